@@ -1,0 +1,170 @@
+"""The one place that reads the environment: every setting as data, typed and validated once.
+
+`SETTINGS` lists each variable with its default and a help line; `env.example` and the README must
+list them all (a test checks). A wrong value raises `ConfigurationError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotation_core.errors import ConfigurationError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _url(raw: str) -> str | None:
+    value = raw.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value or None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, default (as the text a user would write) and meaning."""
+
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "./data", _text, "Folder for the local database and buckets (embedded mode)."),
+    Setting("PORT", "5000", _bounded_int(1, 65535), "Port the web app listens on."),
+    Setting("LOG_LEVEL", "INFO", _log_level, "Logging verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    Setting("FLASK_SECRET_KEY", "", _optional_text,
+            "Signs sessions and CSRF tokens. Empty: a random key is kept in DATA_DIR."),
+    Setting("MAX_UPLOAD_MB", "20", _bounded_int(1, 1024), "Largest accepted upload, per file, in MiB."),
+    Setting("MAX_IMAGE_PIXELS", "100000000", _bounded_int(1, 2_000_000_000),
+            "Largest accepted image in pixels (width x height); bigger files are refused as too large."),
+    Setting("DB_HOST", "", _optional_text, "MySQL host. Empty: SQLite in DATA_DIR."),
+    Setting("DB_PORT", "3306", _bounded_int(1, 65535), "MySQL port."),
+    Setting("DB_USER", "admin", _text, "MySQL user."),
+    Setting("DB_PASSWORD", "", _text, "MySQL password (on AWS read from DB_SECRET_ARN instead)."),
+    Setting("DB_NAME", "image_annotation_db", _text, "MySQL database name."),
+    Setting("DB_SECRET_ARN", "", _optional_text,
+            "Secrets Manager secret holding the MySQL password (RDS-managed secret, key 'password')."),
+    Setting("S3_IMAGE_BUCKET", "", _optional_text, "Bucket for originals. Empty: a folder in DATA_DIR."),
+    Setting("S3_THUMBNAIL_BUCKET", "", _optional_text, "Bucket for thumbnails. Empty: a folder in DATA_DIR."),
+    Setting("EVENT_BUS_NAME", "", _optional_text,
+            "EventBridge bus that retries are published to on AWS. Empty: the local event bus."),
+    Setting("GEMINI_API_KEY", "", _optional_text, "Google Gemini API key. Empty: caption jobs fail and say so."),
+    Setting("GEMINI_API_KEY_SECRET_ARN", "", _optional_text,
+            "Secrets Manager secret holding the Gemini API key (used when GEMINI_API_KEY is empty)."),
+    Setting("GEMINI_MODEL_NAME", "gemini-3.5-flash-lite", _text, "Gemini model that writes captions."),
+    Setting("GEMINI_PROMPT", "Describe this image in detail.", _text, "Prompt sent with every image."),
+    Setting("GEMINI_BASE_URL", "", _url, "Optional API gateway or proxy in front of Gemini."),
+    Setting("GEMINI_TIMEOUT_SECONDS", "30", _bounded_int(1, 600), "Timeout of one Gemini request."),
+    Setting("GEMINI_MAX_ATTEMPTS", "4", _bounded_int(1, 10),
+            "Attempts per caption, including the first, on 408, 429 and 5xx answers."),
+    Setting("THUMBNAIL_WIDTH", "256", _bounded_int(16, 4096), "Thumbnails fit inside this width..."),
+    Setting("THUMBNAIL_HEIGHT", "256", _bounded_int(16, 4096), "...and this height, keeping aspect."),
+    Setting("JOB_LEASE_SECONDS", "90", _bounded_int(5, 3600),
+            "A job left 'processing' this long is taken to have crashed and may be claimed again."),
+    Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Worker threads of the local event bus."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; build with `load_settings()` or directly in tests."""
+
+    data_dir: str = "./data"
+    port: int = 5000
+    log_level: str = "INFO"
+    flask_secret_key: str | None = None
+    max_upload_mb: int = 20
+    max_image_pixels: int = 100_000_000
+    db_host: str | None = None
+    db_port: int = 3306
+    db_user: str = "admin"
+    db_password: str = ""
+    db_name: str = "image_annotation_db"
+    db_secret_arn: str | None = None
+    s3_image_bucket: str | None = None
+    s3_thumbnail_bucket: str | None = None
+    event_bus_name: str | None = None
+    gemini_api_key: str | None = None
+    gemini_api_key_secret_arn: str | None = None
+    gemini_model_name: str = "gemini-3.5-flash-lite"
+    gemini_prompt: str = "Describe this image in detail."
+    gemini_base_url: str | None = None
+    gemini_timeout_seconds: int = 30
+    gemini_max_attempts: int = 4
+    thumbnail_width: int = 256
+    thumbnail_height: int = 256
+    job_lease_seconds: int = 90
+    worker_threads: int = 2
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def thumbnail_box(self) -> tuple[int, int]:
+        return (self.thumbnail_width, self.thumbnail_height)
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.s3_image_bucket is not None
+
+    @property
+    def uses_mysql(self) -> bool:
+        return self.db_host is not None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
+    """Read every setting from `environ` (default: the process environment plus `.env` if present)."""
+    if environ is None:
+        if dotenv_path:
+            from dotenv import load_dotenv
+
+            load_dotenv(dotenv_path, override=False)
+        environ = os.environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name, setting.default)
+        try:
+            values[setting.name.lower()] = setting.parse(raw)
+        except ValueError as error:
+            raise ConfigurationError(f"{setting.name}={raw!r} is not valid: {error}") from error
+    settings = Settings(**values)
+    if settings.uses_s3 != (settings.s3_thumbnail_bucket is not None):
+        raise ConfigurationError("S3_IMAGE_BUCKET and S3_THUMBNAIL_BUCKET must be set together (or neither).")
+    return settings
+
