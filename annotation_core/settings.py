@@ -65,6 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", _log_level, "Logging verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     Setting("FLASK_SECRET_KEY", "", _optional_text,
             "Signs sessions and CSRF tokens. Empty: a random key is kept in DATA_DIR."),
+    Setting("FLASK_SECRET_KEY_SECRET_ARN", "", _optional_text,
+            "Secrets Manager secret holding FLASK_SECRET_KEY (used when FLASK_SECRET_KEY is empty)."),
     Setting("MAX_UPLOAD_MB", "20", _bounded_int(1, 1024), "Largest accepted upload, per file, in MiB."),
     Setting("MAX_IMAGE_PIXELS", "100000000", _bounded_int(1, 2_000_000_000),
             "Largest accepted image in pixels (width x height); bigger files are refused as too large."),
@@ -104,6 +106,7 @@ class Settings:
     port: int = 5000
     log_level: str = "INFO"
     flask_secret_key: str | None = None
+    flask_secret_key_secret_arn: str | None = None
     max_upload_mb: int = 20
     max_image_pixels: int = 100_000_000
     db_host: str | None = None
