@@ -45,6 +45,12 @@ class StorageError(AnnotationError):
     http_status = 503
 
 
+class PublishError(AnnotationError):
+    """An event announcing work could not be published."""
+
+    http_status = 503
+
+
 class JobError(AnnotationError):
     """A thumbnail or caption job failed; the message is stored as the job's error text."""
 

@@ -63,37 +63,69 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "./data", _text, "Folder for the local database and buckets (embedded mode)."),
     Setting("PORT", "5000", _bounded_int(1, 65535), "Port the web app listens on."),
     Setting("LOG_LEVEL", "INFO", _log_level, "Logging verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
-    Setting("FLASK_SECRET_KEY", "", _optional_text,
-            "Signs sessions and CSRF tokens. Empty: a random key is kept in DATA_DIR."),
-    Setting("FLASK_SECRET_KEY_SECRET_ARN", "", _optional_text,
-            "Secrets Manager secret holding FLASK_SECRET_KEY (used when FLASK_SECRET_KEY is empty)."),
+    Setting(
+        "FLASK_SECRET_KEY",
+        "",
+        _optional_text,
+        "Signs sessions and CSRF tokens. Empty: a random key is kept in DATA_DIR.",
+    ),
+    Setting(
+        "FLASK_SECRET_KEY_SECRET_ARN",
+        "",
+        _optional_text,
+        "Secrets Manager secret holding FLASK_SECRET_KEY (used when FLASK_SECRET_KEY is empty).",
+    ),
     Setting("MAX_UPLOAD_MB", "20", _bounded_int(1, 1024), "Largest accepted upload, per file, in MiB."),
-    Setting("MAX_IMAGE_PIXELS", "100000000", _bounded_int(1, 2_000_000_000),
-            "Largest accepted image in pixels (width x height); bigger files are refused as too large."),
+    Setting(
+        "MAX_IMAGE_PIXELS",
+        "100000000",
+        _bounded_int(1, 2_000_000_000),
+        "Largest accepted image in pixels (width x height); bigger files are refused as too large.",
+    ),
     Setting("DB_HOST", "", _optional_text, "MySQL host. Empty: SQLite in DATA_DIR."),
     Setting("DB_PORT", "3306", _bounded_int(1, 65535), "MySQL port."),
     Setting("DB_USER", "admin", _text, "MySQL user."),
     Setting("DB_PASSWORD", "", _text, "MySQL password (on AWS read from DB_SECRET_ARN instead)."),
     Setting("DB_NAME", "image_annotation_db", _text, "MySQL database name."),
-    Setting("DB_SECRET_ARN", "", _optional_text,
-            "Secrets Manager secret holding the MySQL password (RDS-managed secret, key 'password')."),
+    Setting(
+        "DB_SECRET_ARN",
+        "",
+        _optional_text,
+        "Secrets Manager secret holding the MySQL password (RDS-managed secret, key 'password').",
+    ),
     Setting("S3_IMAGE_BUCKET", "", _optional_text, "Bucket for originals. Empty: a folder in DATA_DIR."),
     Setting("S3_THUMBNAIL_BUCKET", "", _optional_text, "Bucket for thumbnails. Empty: a folder in DATA_DIR."),
-    Setting("EVENT_BUS_NAME", "", _optional_text,
-            "EventBridge bus that retries are published to on AWS. Empty: the local event bus."),
+    Setting(
+        "EVENT_BUS_NAME",
+        "",
+        _optional_text,
+        "EventBridge bus that retries are published to on AWS. Empty: the local event bus.",
+    ),
     Setting("GEMINI_API_KEY", "", _optional_text, "Google Gemini API key. Empty: caption jobs fail and say so."),
-    Setting("GEMINI_API_KEY_SECRET_ARN", "", _optional_text,
-            "Secrets Manager secret holding the Gemini API key (used when GEMINI_API_KEY is empty)."),
+    Setting(
+        "GEMINI_API_KEY_SECRET_ARN",
+        "",
+        _optional_text,
+        "Secrets Manager secret holding the Gemini API key (used when GEMINI_API_KEY is empty).",
+    ),
     Setting("GEMINI_MODEL_NAME", "gemini-3.5-flash-lite", _text, "Gemini model that writes captions."),
     Setting("GEMINI_PROMPT", "Describe this image in detail.", _text, "Prompt sent with every image."),
     Setting("GEMINI_BASE_URL", "", _url, "Optional API gateway or proxy in front of Gemini."),
     Setting("GEMINI_TIMEOUT_SECONDS", "30", _bounded_int(1, 600), "Timeout of one Gemini request."),
-    Setting("GEMINI_MAX_ATTEMPTS", "4", _bounded_int(1, 10),
-            "Attempts per caption, including the first, on 408, 429 and 5xx answers."),
+    Setting(
+        "GEMINI_MAX_ATTEMPTS",
+        "4",
+        _bounded_int(1, 10),
+        "Attempts per caption, including the first, on 408, 429 and 5xx answers.",
+    ),
     Setting("THUMBNAIL_WIDTH", "256", _bounded_int(16, 4096), "Thumbnails fit inside this width..."),
     Setting("THUMBNAIL_HEIGHT", "256", _bounded_int(16, 4096), "...and this height, keeping aspect."),
-    Setting("JOB_LEASE_SECONDS", "90", _bounded_int(5, 3600),
-            "A job left 'processing' this long is taken to have crashed and may be claimed again."),
+    Setting(
+        "JOB_LEASE_SECONDS",
+        "90",
+        _bounded_int(5, 3600),
+        "A job left 'processing' this long is taken to have crashed and may be claimed again.",
+    ),
     Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Worker threads of the local event bus."),
 )
 
@@ -151,13 +183,13 @@ class Settings:
         return self.db_host is not None
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
-    """Read every setting from `environ` (default: the process environment plus `.env` if present)."""
+def load_settings(environ: Mapping[str, str] | None = None, read_dotenv: bool = True) -> Settings:
+    """Read every setting from `environ` (default: the process environment, plus the nearest `.env`)."""
     if environ is None:
-        if dotenv_path:
-            from dotenv import load_dotenv
+        if read_dotenv:
+            from dotenv import find_dotenv, load_dotenv
 
-            load_dotenv(dotenv_path, override=False)
+            load_dotenv(find_dotenv(usecwd=True), override=False)  # real environment variables win
         environ = os.environ
     values: dict[str, Any] = {}
     for setting in SETTINGS:
@@ -170,4 +202,3 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
     if settings.uses_s3 != (settings.s3_thumbnail_bucket is not None):
         raise ConfigurationError("S3_IMAGE_BUCKET and S3_THUMBNAIL_BUCKET must be set together (or neither).")
     return settings
-

@@ -1,0 +1,204 @@
+"""The image repository: every SQL statement the system runs, as domain verbs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from annotation_core.errors import ImageNotFoundError
+from annotation_core.records import UNFINISHED_STATES, ImageRecord, Job, JobState
+from annotation_core.schema import images
+from annotation_core.search import text_match
+
+
+def utcnow() -> datetime:
+    """Naive UTC with microseconds, as both databases store it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """What an upload knows before it has an id."""
+
+    original_key: str
+    filename: str
+    mime_type: str
+    size_bytes: int
+    width: int
+    height: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Proof that one worker owns a job; its start time is the token later updates must match."""
+
+    image_id: int
+    job: Job
+    started_at: datetime
+
+
+class ImageRepository:
+    """Insert, read, page and search images, and move their jobs through their states."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def insert(self, new: NewImage) -> ImageRecord:
+        """Store a new image with both jobs pending; raises IntegrityError on a duplicate key or hash."""
+        now = utcnow()
+        values = {**new.__dict__, "uploaded_at": now, "updated_at": now}
+        with self.engine.begin() as conn:
+            image_id = conn.execute(images.insert().values(values)).inserted_primary_key[0]
+        return self.get(image_id)
+
+    def find(self, image_id: int) -> ImageRecord | None:
+        return self._one(images.c.id == image_id)
+
+    def get(self, image_id: int) -> ImageRecord:
+        """Return the image or raise ImageNotFoundError."""
+        record = self.find(image_id)
+        if record is None:
+            raise ImageNotFoundError(f"No image has id {image_id}.")
+        return record
+
+    def find_by_original_key(self, key: str) -> ImageRecord | None:
+        return self._one(images.c.original_key == key)
+
+    def find_by_sha256(self, digest: str) -> ImageRecord | None:
+        return self._one(images.c.sha256 == digest)
+
+    def page(
+        self, *, before_id: int | None = None, limit: int = 48, query: str = "", status: JobState | None = None
+    ) -> list[ImageRecord]:
+        """Newest first, keyset-paged by id (ids grow with upload time), optionally searched and filtered."""
+        statement = sa.select(images).order_by(images.c.id.desc()).limit(limit)
+        if before_id is not None:
+            statement = statement.where(images.c.id < before_id)
+        match = text_match(self.engine.dialect.name, query)
+        if match is not None:
+            statement = statement.where(match)
+        if status is not None:
+            statement = statement.where(_overall_status_is(status))
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(statement).mappings()]
+
+    def unfinished(self, limit: int = 500) -> list[ImageRecord]:
+        """Images with a job still pending or processing, oldest first."""
+        statement = (
+            sa.select(images)
+            .where(
+                sa.or_(
+                    images.c.thumbnail_status.in_(UNFINISHED_STATES),
+                    images.c.caption_status.in_(UNFINISHED_STATES),
+                )
+            )
+            .order_by(images.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(statement).mappings()]
+
+    def claim(self, image_id: int, job: Job, lease_seconds: int) -> Claim | None:
+        """Take a pending job, or a processing one whose lease expired; None when there is nothing to take."""
+        now = utcnow()
+        state, started = _column(job, "status"), _column(job, "started_at")
+        expired = sa.and_(state == JobState.PROCESSING, started < now - timedelta(seconds=lease_seconds))
+        statement = (
+            images.update()
+            .where(images.c.id == image_id, sa.or_(state == JobState.PENDING, expired))
+            .values(
+                {
+                    state: JobState.PROCESSING,
+                    started: now,
+                    _column(job, "attempts"): _column(job, "attempts") + 1,
+                    _column(job, "error"): None,
+                    _column(job, "finished_at"): None,
+                    images.c.updated_at: now,
+                }
+            )
+        )
+        with self.engine.begin() as conn:
+            claimed = conn.execute(statement).rowcount == 1
+        return Claim(image_id, job, now) if claimed else None
+
+    def finish(self, claim: Claim, results: Mapping[str, Any]) -> bool:
+        """Record a job's results; False if the claim was lost (lease taken over, or image deleted)."""
+        return self._settle(claim, JobState.COMPLETED, {images.c[name]: value for name, value in results.items()})
+
+    def fail(self, claim: Claim, error: str) -> bool:
+        """Mark a claimed job failed with text that says what to do."""
+        return self._settle(claim, JobState.FAILED, {_column(claim.job, "error"): error[:2000]})
+
+    def reset_failed(self, image_id: int) -> list[Job]:
+        """Put every failed job of an image back to pending; returns the jobs reset."""
+        reset = []
+        with self.engine.begin() as conn:
+            for job in Job:
+                state = _column(job, "status")
+                statement = (
+                    images.update()
+                    .where(images.c.id == image_id, state == JobState.FAILED)
+                    .values({state: JobState.PENDING, _column(job, "error"): None, images.c.updated_at: utcnow()})
+                )
+                if conn.execute(statement).rowcount == 1:
+                    reset.append(job)
+        return reset
+
+    def delete(self, image_id: int) -> ImageRecord | None:
+        """Remove the row and return what it held (for deleting its objects), or None if absent."""
+        record = self.find(image_id)
+        if record is None:
+            return None
+        with self.engine.begin() as conn:
+            deleted = conn.execute(images.delete().where(images.c.id == image_id)).rowcount == 1
+        return record if deleted else None
+
+    def _settle(self, claim: Claim, state: JobState, values: dict) -> bool:
+        now = utcnow()
+        statement = (
+            images.update()
+            .where(
+                images.c.id == claim.image_id,
+                _column(claim.job, "status") == JobState.PROCESSING,
+                _column(claim.job, "started_at") == claim.started_at,
+            )
+            .values(
+                {
+                    **values,
+                    _column(claim.job, "status"): state,
+                    _column(claim.job, "finished_at"): now,
+                    images.c.updated_at: now,
+                }
+            )
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def _one(self, condition: sa.ColumnElement[bool]) -> ImageRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(images).where(condition)).mappings().first()
+        return _record(row) if row else None
+
+
+def _column(job: Job, suffix: str) -> sa.Column:
+    return images.c[f"{job}_{suffix}"]
+
+
+def _overall_status_is(status: JobState) -> sa.ColumnElement[bool]:
+    """SQL form of `records.overall_status`, so filtering agrees with what the page shows."""
+    thumb, caption = images.c.thumbnail_status, images.c.caption_status
+    unfinished = sa.or_(thumb.in_(UNFINISHED_STATES), caption.in_(UNFINISHED_STATES))
+    if status in UNFINISHED_STATES:
+        return unfinished
+    if status is JobState.FAILED:
+        return sa.and_(sa.not_(unfinished), sa.or_(thumb == JobState.FAILED, caption == JobState.FAILED))
+    return sa.and_(thumb == JobState.COMPLETED, caption == JobState.COMPLETED)
+
+
+def _record(row: Mapping[str, Any]) -> ImageRecord:
+    return ImageRecord(**row)

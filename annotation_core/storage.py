@@ -1,0 +1,132 @@
+"""Object storage: one small interface, an S3 adapter and a local-folder adapter."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from annotation_core.errors import StorageError
+from annotation_core.events import ObjectCreated
+
+
+class ObjectStore(Protocol):
+    """A bucket: save, load, check, delete and link objects by key."""
+
+    bucket: str
+
+    def save(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def load(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def url(self, key: str) -> str: ...
+
+
+class LocalFolderStore:
+    """A bucket as a folder; like S3 with EventBridge, a finished write can announce `ObjectCreated`."""
+
+    def __init__(
+        self,
+        root: Path,
+        bucket: str,
+        url_prefix: str,
+        on_created: Callable[[ObjectCreated], Any] | None = None,
+    ):
+        self.root = Path(root)
+        self.bucket = bucket
+        self.url_prefix = url_prefix.rstrip("/")
+        self.on_created = on_created
+
+    def path(self, key: str) -> Path:
+        """Map a key to a file inside the root, refusing keys that would escape it."""
+        parts = PurePosixPath(key).parts
+        if not parts or key.startswith("/") or any(part in ("..", ".") for part in parts) or "\\" in key:
+            raise StorageError(f"Refused object key {key!r}.")
+        return self.root.joinpath(*parts)
+
+    def save(self, key: str, data: bytes, content_type: str) -> None:
+        target = self.path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Write to a temporary file and rename, so no reader ever sees half an object.
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".incoming-", delete=False) as handle:
+                handle.write(data)
+            os.replace(handle.name, target)
+        except OSError as error:
+            raise StorageError(f"Could not write {key} to {self.bucket}: {error.strerror}.") from error
+        if self.on_created is not None:
+            self.on_created(ObjectCreated(self.bucket, key))
+
+    def load(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError as error:
+            raise StorageError(f"{key} is missing from {self.bucket}; upload the image again.") from error
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def url(self, key: str) -> str:
+        return f"{self.url_prefix}/{key}"
+
+
+class S3Store:
+    """A private S3 bucket; links are short-lived presigned GET URLs."""
+
+    def __init__(self, bucket: str, client: Any = None, url_seconds: int = 3600):
+        self.bucket = bucket
+        self._client = client
+        self.url_seconds = url_seconds
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:  # made on first use, never at import
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def save(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"Could not write {key} to s3://{self.bucket}: {error}") from error
+
+    def load(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.client.exceptions.NoSuchKey as error:
+            raise StorageError(f"{key} is missing from s3://{self.bucket}; upload the image again.") from error
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"Could not read {key} from s3://{self.bucket}: {error}") from error
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(f"Could not check {key} in s3://{self.bucket}: {error}") from error
+        return True
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"Could not delete {key} from s3://{self.bucket}: {error}") from error
+
+    def url(self, key: str) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_seconds
+        )

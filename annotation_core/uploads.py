@@ -1,0 +1,87 @@
+"""Accept an upload: inspect it, refuse or de-duplicate it, then commit the row before writing the object."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+import sqlalchemy as sa
+
+from annotation_core.bootstrap import Services
+from annotation_core.errors import AnnotationError
+from annotation_core.image_inspection import ImageInfo, inspect_upload
+from annotation_core.records import ImageRecord
+from annotation_core.repository import NewImage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload that passed inspection and may be stored."""
+
+    filename: str
+    data: bytes
+    info: ImageInfo
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    record: ImageRecord
+    duplicate: bool
+
+
+def check_upload(services: Services, filename: str | None, data: bytes) -> CheckedUpload:
+    """Inspect the bytes; raises a 400/413/415 error naming the file when they are refused."""
+    name = clean_filename(filename)
+    settings = services.settings
+    try:
+        info = inspect_upload(data, settings.max_upload_bytes, settings.max_image_pixels)
+    except AnnotationError as error:
+        raise type(error)(f"{name}: {error.message}") from error
+    return CheckedUpload(name, data, info, hashlib.sha256(data).hexdigest())
+
+
+def store_upload(services: Services, upload: CheckedUpload) -> StoredUpload:
+    """Store a checked upload, or return the image that already holds the same bytes."""
+    existing = services.repository.find_by_sha256(upload.sha256)
+    if existing is not None:
+        return StoredUpload(existing, duplicate=True)
+    key = f"uploads/{uuid.uuid4().hex}.{upload.info.extension}"
+    new = NewImage(
+        key,
+        upload.filename,
+        upload.info.mime_type,
+        len(upload.data),
+        upload.info.width,
+        upload.info.height,
+        upload.sha256,
+    )
+    try:
+        # The row comes first: the object's creation event must always find it.
+        record = services.repository.insert(new)
+    except sa.exc.IntegrityError:  # the same bytes arrived concurrently; the other upload won
+        existing = services.repository.find_by_sha256(upload.sha256)
+        if existing is None:
+            raise
+        return StoredUpload(existing, duplicate=True)
+    try:
+        services.originals.save(key, upload.data, upload.info.mime_type)
+    except AnnotationError:
+        services.repository.delete(record.id)  # no row without its object
+        raise
+    log.info("stored upload image=%s key=%s size=%d", record.id, key, len(upload.data), extra={"image_id": record.id})
+    return StoredUpload(record, duplicate=False)
+
+
+def clean_filename(filename: str | None) -> str:
+    """Keep the user's file name as data only: last path part, no control characters, at most 255."""
+    raw = filename or ""
+    name = PureWindowsPath(PurePosixPath(raw).name).name
+    name = "".join(char for char in name if unicodedata.category(char)[0] != "C").strip()
+    return name[:255] or "untitled"

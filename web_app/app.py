@@ -1,0 +1,59 @@
+"""Application factory; `python web_app/app.py` starts the development server on PORT."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from annotation_core.bootstrap import Services, bootstrap
+from annotation_core.logs import configure_logging
+from annotation_core.settings import Settings, load_settings
+from web_app import api, errors, health, media, pages, uploads
+
+REQUEST_FILES_LIMIT = 20  # files in one upload request; each is also held to MAX_UPLOAD_MB
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """Build the Flask app; with no arguments, settings come from the environment and `.env`."""
+    if settings is None and services is None:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+    if services is None:
+        services = bootstrap(settings, create_tables=True)
+    settings = services.settings
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.flask_secret_key or _local_secret_key(Path(settings.data_dir)),
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes * REQUEST_FILES_LIMIT + 2**20,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["annotation"] = services
+    for blueprint in (pages.bp, uploads.bp, api.bp, media.bp, health.bp):
+        app.register_blueprint(blueprint)
+    errors.init_app(app)
+
+    if services.local_bus is not None:
+        from lambda_functions.local_worker import start_local_worker
+
+        app.extensions["local_worker"] = start_local_worker(services)
+    return app
+
+
+def _local_secret_key(data_dir: Path) -> str:
+    """A random key kept in DATA_DIR, so sessions survive restarts and all local workers agree."""
+    path = data_dir / ".flask-secret-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        with path.open("r+") as handle:  # first writer wins when several workers start together
+            if not handle.read():
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    application = create_app()
+    application.run(host="127.0.0.1", port=application.extensions["annotation"].settings.port)

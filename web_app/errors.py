@@ -1,0 +1,44 @@
+"""One error shape: `{"error": "..."}` for JSON clients, a flashed message or error page for browsers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from annotation_core.errors import AnnotationError
+from web_app.negotiation import wants_json
+
+log = logging.getLogger(__name__)
+
+
+def error_body(message: str) -> dict[str, str]:
+    return {"error": message}
+
+
+def render_error(message: str, status: int):
+    """Answer an error in the form the client asked for."""
+    if wants_json():
+        return error_body(message), status
+    if request.method == "POST" and request.endpoint == "uploads.upload":
+        flash(message, "error")
+        return redirect(url_for("pages.index"))
+    return render_template("error.html", message=message, status=status), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(AnnotationError)
+    def annotation_error(error: AnnotationError):
+        if error.http_status >= 500:
+            log.error("request failed: %s", error.message)
+        return render_error(error.message, error.http_status)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_error: RequestEntityTooLarge):
+        limit = app.extensions["annotation"].settings.max_upload_mb
+        return render_error(f"The upload is too large: each image may be at most {limit} MiB.", 413)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return render_error(error.description or error.name, error.code or 500)

@@ -1,0 +1,33 @@
+"""Serve objects of the local-folder buckets (embedded mode); on AWS, presigned S3 URLs are used instead."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, send_file
+
+from annotation_core.errors import StorageError
+from annotation_core.media_types import content_type_for_key
+from annotation_core.storage import LocalFolderStore
+from web_app.services import services
+
+bp = Blueprint("media", __name__)
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/media/<bucket>/<path:key>")
+def media(bucket: str, key: str):
+    stores = {store.bucket: store for store in (services().originals, services().thumbnails)}
+    store = stores.get(bucket)
+    if not isinstance(store, LocalFolderStore):
+        abort(404)
+    try:
+        path = store.path(key)
+    except StorageError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    # Keys are unique and objects never change, so caches may keep them for good.
+    response = send_file(path, mimetype=content_type_for_key(key), max_age=ONE_YEAR, conditional=True)
+    response.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

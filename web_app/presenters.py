@@ -1,0 +1,40 @@
+"""How an image record looks to the outside world: the JSON the API returns and the pages show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+
+from annotation_core.bootstrap import Services
+from annotation_core.records import ImageRecord, JobState
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
+
+
+def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
+    """The status document of one image (`/api/image_status/<id>` and the gallery's live updates)."""
+    has_thumbnail = record.thumbnail_status is JobState.COMPLETED and record.thumbnail_key
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "thumbnail_status": record.thumbnail_status.value,
+        "caption_status": record.caption_status.value,
+        "caption": record.caption,
+        "caption_model": record.caption_model,
+        "thumbnail_url": services.thumbnails.url(record.thumbnail_key) if has_thumbnail else None,
+        "original_url": services.originals.url(record.original_key),
+        "thumbnail_error": record.thumbnail_error,
+        "caption_error": record.caption_error,
+        "filename": record.filename,
+        "mime_type": record.mime_type,
+        "width": record.width,
+        "height": record.height,
+        "size_bytes": record.size_bytes,
+        "uploaded_at": iso(record.uploaded_at),
+        "updated_at": iso(record.updated_at),
+        "status_url": url_for("api.image_status", image_id=record.id),
+    }

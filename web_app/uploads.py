@@ -1,0 +1,44 @@
+"""`POST /upload`: one or more files in the field `file`; every file is checked before any is stored."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+
+from annotation_core.errors import ImageTooLargeError, InvalidImageError
+from annotation_core.uploads import check_upload, store_upload
+from web_app.negotiation import wants_json
+from web_app.services import services
+
+bp = Blueprint("uploads", __name__)
+
+
+@bp.post("/upload")
+def upload():
+    files = [file for file in request.files.getlist("file") if file.filename or file.content_length]
+    if not files:
+        raise InvalidImageError("No file was sent: choose one or more images in the field 'file'.")
+    limit = services().settings.max_upload_bytes
+    checked = []
+    for file in files:
+        data = file.read(limit + 1)  # never read more than one byte past the limit
+        if len(data) > limit:
+            raise ImageTooLargeError(f"{file.filename}: the file is larger than {limit // 2**20} MiB.")
+        checked.append(check_upload(services(), file.filename, data))
+    stored = [store_upload(services(), upload) for upload in checked]
+
+    if wants_json():
+        images = [
+            {
+                "id": result.record.id,
+                "filename": result.record.filename,
+                "duplicate": result.duplicate,
+                "status_url": url_for("api.image_status", image_id=result.record.id),
+            }
+            for result in stored
+        ]
+        return {"images": images}, 202
+    new = sum(not result.duplicate for result in stored)
+    flash(f"Uploaded {new} image{'s' if new != 1 else ''}; thumbnails and captions are on their way.", "success")
+    if len(stored) > new:
+        flash(f"{len(stored) - new} already in the gallery (same file).", "info")
+    return redirect(url_for("pages.gallery"))
