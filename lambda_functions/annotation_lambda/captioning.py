@@ -1,4 +1,4 @@
-"""Caption providers: Gemini through the `google-genai` SDK, and MIME sniffing of the image bytes."""
+"""Caption providers: Gemini through the `google-genai` SDK."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import magic
 from google import genai
 from google.genai import errors, types
 
@@ -141,8 +140,3 @@ def _no_caption_reason(response: types.GenerateContentResponse) -> str:
 def _after(attempts: int) -> str:
     """'after N attempts', for messages."""
     return f"after {attempts} attempt{'s' * (attempts != 1)}"
-
-
-def sniff_mime_type(data: bytes) -> str:
-    """The MIME type libmagic sees in the bytes (e.g. image/jpeg), from their content only."""
-    return str(magic.from_buffer(data[:8192], mime=True))

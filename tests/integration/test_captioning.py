@@ -12,7 +12,8 @@ from google.genai import errors
 from PIL import Image
 
 from annotation_core.errors import CaptionProviderError
-from lambda_functions.annotation_lambda.captioning import Caption, GeminiCaptioner, sniff_mime_type
+from annotation_core.media_types import sniff_mime_type
+from lambda_functions.annotation_lambda.captioning import Caption, GeminiCaptioner
 from tests.fake_gemini import FakeGemini
 
 MODEL = "gemini-test-flash"
