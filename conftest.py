@@ -1,0 +1,78 @@
+"""Fixtures shared by every test: settings in a temp folder, a real database, services, the app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from annotation_core.bootstrap import Services, bootstrap
+from annotation_core.database import create_schema, make_engine
+from annotation_core.schema import metadata
+from annotation_core.settings import Settings
+
+MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "")
+REQUIRE_MYSQL = os.environ.get("REQUIRE_MYSQL_TESTS") == "1"
+
+
+@pytest.fixture(scope="session")
+def mysql_engine() -> Iterator[sa.Engine]:
+    """The MySQL/MariaDB named by TEST_MYSQL_URL; skipped without it (CI sets it and requires it)."""
+    if not MYSQL_URL:
+        if REQUIRE_MYSQL:
+            pytest.fail("REQUIRE_MYSQL_TESTS=1 but TEST_MYSQL_URL is not set")
+        pytest.skip("TEST_MYSQL_URL is not set: MySQL tests skipped")
+    engine = make_engine(MYSQL_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"TEST_MYSQL_URL={MYSQL_URL} is set but does not answer: {error}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def engine(request, tmp_path) -> Iterator[sa.Engine]:
+    """A real, empty database with the schema: SQLite always, and MySQL when TEST_MYSQL_URL is set."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        create_schema(engine)
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("mysql_engine")
+    metadata.drop_all(engine)
+    create_schema(engine)
+    yield engine
+    metadata.drop_all(engine)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=str(tmp_path / "data"), thumbnail_width=128, thumbnail_height=128)
+
+
+@pytest.fixture
+def services(settings, engine) -> Iterator[Services]:
+    """Local-folder buckets and the local event bus over the `engine` database."""
+    services = bootstrap(settings, engine=engine)
+    yield services
+    services.local_bus.shutdown()
+
+
+@pytest.fixture
+def app(services):
+    from web_app.app import create_app
+
+    app = create_app(services=services)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["local_worker"].stop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
