@@ -1,0 +1,34 @@
+"""Gunicorn settings for the web app, in the container and for `make run`.
+
+Environment: PORT (default 5000), WEB_CONCURRENCY worker processes (default 2), GUNICORN_THREADS
+threads per worker (default 4). Command-line flags and GUNICORN_CMD_ARGS override this file, e.g.
+GUNICORN_CMD_ARGS="--bind 127.0.0.1:5000" to listen on this machine only.
+"""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 60
+graceful_timeout = 30
+# Longer than the load balancer's 60 s idle timeout, so the ALB never reuses a connection that
+# gunicorn has just closed (which shows up as sporadic 502s).
+keepalive = 75
+
+# One line per request on stdout, errors on stderr: Docker's awslogs driver ships both.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Whose X-Forwarded-Proto to believe. On EC2 the load balancer is the only source the security group
+# admits, so stack 04 sets FORWARDED_ALLOW_IPS=*; elsewhere only a proxy on this machine is trusted.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Worker heartbeats on tmpfs: a slow overlay filesystem must not make healthy workers look hung.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+# No runtime control socket (gunicorn >= 25): nothing here uses gunicornc, and the container user has
+# no writable home for it. Older gunicorn ignores the unknown name.
+control_socket_disable = True
