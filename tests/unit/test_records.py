@@ -1,0 +1,76 @@
+"""The overall status users see, derived from the two job states, for every combination."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+import pytest
+
+from annotation_core.records import UNFINISHED_STATES, ImageRecord, Job, JobState, overall_status
+
+P, R, C, F = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED, JobState.FAILED
+
+# (thumbnail, caption) -> overall, written out by hand rather than re-derived from the rule.
+EXPECTED = {
+    (P, P): R, (P, R): R, (P, C): R, (P, F): R,
+    (R, P): R, (R, R): R, (R, C): R, (R, F): R,
+    (C, P): R, (C, R): R, (C, C): C, (C, F): F,
+    (F, P): R, (F, R): R, (F, C): F, (F, F): F,
+}  # fmt: skip
+
+
+def test_the_table_covers_all_sixteen_combinations():
+    assert set(EXPECTED) == set(itertools.product(JobState, repeat=2))
+    assert len(EXPECTED) == 16
+
+
+@pytest.mark.parametrize(("thumbnail", "caption"), sorted(EXPECTED), ids=lambda state: state.value)
+def test_overall_status(thumbnail, caption):
+    assert overall_status(thumbnail, caption) is EXPECTED[thumbnail, caption]
+
+
+@pytest.mark.parametrize(("thumbnail", "caption"), sorted(EXPECTED), ids=lambda state: state.value)
+def test_overall_status_accepts_plain_strings_as_read_from_the_database(thumbnail, caption):
+    assert overall_status(thumbnail.value, caption.value) is EXPECTED[thumbnail, caption]
+
+
+def test_the_rules_in_words():
+    for thumbnail, caption in itertools.product(JobState, repeat=2):
+        status = overall_status(thumbnail, caption)
+        if thumbnail in UNFINISHED_STATES or caption in UNFINISHED_STATES:
+            assert status is JobState.PROCESSING
+        elif F in (thumbnail, caption):
+            assert status is JobState.FAILED
+        else:
+            assert status is JobState.COMPLETED
+    assert [pair for pair in EXPECTED if EXPECTED[pair] is C] == [(C, C)]
+    assert all(overall_status(*pair) is not P for pair in EXPECTED), "pending is never shown as overall status"
+
+
+def test_unknown_state_is_refused():
+    with pytest.raises(ValueError):
+        overall_status("done", "completed")
+
+
+def record(thumbnail: JobState, caption: JobState) -> ImageRecord:
+    now = datetime(2026, 1, 1)
+    return ImageRecord(
+        id=1, original_key="uploads/x.jpg", filename="x.jpg", mime_type="image/jpeg", size_bytes=1,
+        width=1, height=1, sha256="0" * 64, uploaded_at=now, updated_at=now,
+        thumbnail_status=thumbnail, thumbnail_key=None, thumbnail_error="thumb broke", thumbnail_attempts=1,
+        thumbnail_started_at=None, thumbnail_finished_at=None,
+        caption_status=caption, caption=None, caption_model=None, caption_error=None, caption_attempts=0,
+        caption_started_at=None, caption_finished_at=None,
+    )  # fmt: skip
+
+
+def test_record_status_and_job_accessors():
+    image = record(F, C)
+    assert image.status is JobState.FAILED
+    assert image.job_state(Job.THUMBNAIL) is F
+    assert image.job_state(Job.CAPTION) is C
+    assert image.job_error(Job.THUMBNAIL) == "thumb broke"
+    assert image.job_error(Job.CAPTION) is None
+    assert record(C, R).status is JobState.PROCESSING
+    assert record(C, C).status is JobState.COMPLETED

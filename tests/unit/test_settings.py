@@ -1,0 +1,190 @@
+"""Settings: defaults, typed parsing, errors that name the variable, docs listing every setting, `.env`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from annotation_core.errors import ConfigurationError
+from annotation_core.settings import SETTINGS, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = [setting.name for setting in SETTINGS]
+
+
+def test_defaults_from_an_empty_environment_match_the_dataclass_defaults():
+    settings = load_settings({})
+    assert settings == Settings()
+    assert settings.port == 5000
+    assert settings.log_level == "INFO"
+    assert settings.db_host is None and not settings.uses_mysql
+    assert settings.s3_image_bucket is None and not settings.uses_s3
+    assert settings.gemini_api_key is None
+    assert settings.gemini_base_url is None
+    assert settings.thumbnail_box == (256, 256)
+    assert settings.max_upload_bytes == 20 * 1024 * 1024
+
+
+def test_every_setting_default_parses_to_the_dataclass_default():
+    defaults = Settings()
+    for setting in SETTINGS:
+        assert setting.parse(setting.default) == getattr(defaults, setting.name.lower()), setting.name
+
+
+def test_typed_settings_parse():
+    settings = load_settings(
+        {
+            "DATA_DIR": " /srv/data ",
+            "PORT": "8080",
+            "LOG_LEVEL": "debug",
+            "FLASK_SECRET_KEY": "s3cret",
+            "MAX_UPLOAD_MB": "5",
+            "MAX_IMAGE_PIXELS": "1000",
+            "DB_HOST": "db.example.internal",
+            "DB_PORT": "3307",
+            "DB_USER": "app",
+            "DB_PASSWORD": "pw",
+            "DB_NAME": "images",
+            "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+            "S3_IMAGE_BUCKET": "originals",
+            "S3_THUMBNAIL_BUCKET": "thumbs",
+            "EVENT_BUS_NAME": "default",
+            "GEMINI_API_KEY": "key",
+            "GEMINI_MODEL_NAME": "gemini-test",
+            "GEMINI_PROMPT": "Say what you see.",
+            "GEMINI_BASE_URL": "https://gateway.example.com/gemini",
+            "GEMINI_TIMEOUT_SECONDS": "12",
+            "GEMINI_MAX_ATTEMPTS": "2",
+            "THUMBNAIL_WIDTH": "320",
+            "THUMBNAIL_HEIGHT": "200",
+            "JOB_LEASE_SECONDS": "60",
+            "WORKER_THREADS": "4",
+        }
+    )
+    assert settings.data_dir == "/srv/data"
+    assert settings.port == 8080 and isinstance(settings.port, int)
+    assert settings.log_level == "DEBUG"
+    assert settings.flask_secret_key == "s3cret"
+    assert settings.max_upload_bytes == 5 * 1024 * 1024
+    assert settings.max_image_pixels == 1000
+    assert settings.uses_mysql and settings.db_host == "db.example.internal" and settings.db_port == 3307
+    assert (settings.db_user, settings.db_password, settings.db_name) == ("app", "pw", "images")
+    assert settings.db_secret_arn.endswith(":secret:db")
+    assert settings.uses_s3 and settings.s3_thumbnail_bucket == "thumbs"
+    assert settings.event_bus_name == "default"
+    assert settings.gemini_api_key == "key"
+    assert settings.gemini_model_name == "gemini-test"
+    assert settings.gemini_prompt == "Say what you see."
+    assert settings.gemini_base_url == "https://gateway.example.com/gemini"
+    assert (settings.gemini_timeout_seconds, settings.gemini_max_attempts) == (12, 2)
+    assert settings.thumbnail_box == (320, 200)
+    assert settings.job_lease_seconds == 60
+    assert settings.worker_threads == 4
+
+
+def test_blank_optional_values_mean_unset():
+    settings = load_settings({"DB_HOST": "  ", "GEMINI_API_KEY": "", "GEMINI_BASE_URL": " "})
+    assert settings.db_host is None
+    assert settings.gemini_api_key is None
+    assert settings.gemini_base_url is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("THUMBNAIL_WIDTH", "0"),
+        ("THUMBNAIL_HEIGHT", "-5"),
+        ("MAX_UPLOAD_MB", "1.5"),
+        ("LOG_LEVEL", "LOUD"),
+        ("GEMINI_BASE_URL", "ftp://x"),
+        ("WORKER_THREADS", ""),
+    ],
+)
+def test_a_wrong_value_raises_configuration_error_naming_the_variable(name, value):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({name: value})
+    assert name in str(caught.value)
+    assert repr(value) in caught.value.message
+
+
+def test_log_level_error_lists_the_accepted_levels():
+    with pytest.raises(ConfigurationError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL"):
+        load_settings({"LOG_LEVEL": "LOUD"})
+
+
+@pytest.mark.parametrize("only", ["S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET"])
+def test_s3_buckets_must_be_set_together(only):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({only: "a-bucket"})
+    assert "S3_IMAGE_BUCKET" in str(caught.value) and "S3_THUMBNAIL_BUCKET" in str(caught.value)
+
+
+def test_setting_names_match_settings_fields_one_to_one():
+    fields = [field.name for field in dataclasses.fields(Settings)]
+    assert len(NAMES) == len(set(NAMES))
+    assert sorted(name.lower() for name in NAMES) == sorted(fields)
+    assert all(name == name.upper() for name in NAMES)
+
+
+def test_every_setting_is_documented_in_env_example():
+    text = (ROOT / "env.example").read_text(encoding="utf-8")
+    assigned = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+    assert set(NAMES) - assigned == set(), "settings missing from env.example"
+    assert assigned - set(NAMES) == set(), "env.example lists variables the code does not read"
+
+
+def test_every_setting_is_documented_in_readme():
+    readme = ROOT / "README.md"
+    assert readme.is_file(), "README.md is missing"
+    text = readme.read_text(encoding="utf-8")
+    missing = [name for name in NAMES if not re.search(rf"\b{name}\b", text)]
+    assert missing == [], f"settings missing from README.md: {missing}"
+
+
+@pytest.fixture
+def clean_environ(monkeypatch):
+    """No setting in the process environment; whatever the test (or `.env` loading) adds is undone."""
+    for name in NAMES:
+        # setenv first so monkeypatch records the original (possibly absent) value and restores it.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_dotenv_is_found_from_the_cwd_upward_and_real_environment_wins(tmp_path, clean_environ):
+    (tmp_path / ".env").write_text(
+        'PORT=6123\nLOG_LEVEL=warning\nGEMINI_MODEL_NAME=from-dotenv\nGEMINI_PROMPT="Caption, briefly."\n',
+        encoding="utf-8",
+    )
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    clean_environ.chdir(nested)
+    clean_environ.setenv("GEMINI_MODEL_NAME", "from-environment")
+
+    settings = load_settings()
+
+    assert settings.port == 6123
+    assert settings.log_level == "WARNING"
+    assert settings.gemini_prompt == "Caption, briefly."
+    assert settings.gemini_model_name == "from-environment"
+    assert os.environ["GEMINI_MODEL_NAME"] == "from-environment"
+
+
+def test_dotenv_is_not_read_when_disabled(tmp_path, clean_environ):
+    (tmp_path / ".env").write_text("PORT=6123\n", encoding="utf-8")
+    clean_environ.chdir(tmp_path)
+    assert load_settings(read_dotenv=False).port == 5000
+
+
+def test_a_wrong_value_in_dotenv_names_the_variable(tmp_path, clean_environ):
+    (tmp_path / ".env").write_text("THUMBNAIL_WIDTH=0\n", encoding="utf-8")
+    clean_environ.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="THUMBNAIL_WIDTH"):
+        load_settings()
