@@ -30,6 +30,8 @@ class ObjectCreated:
 
 def parse_object_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
     """Read EventBridge 'Object Created' events and classic S3 `Records[]` notifications alike."""
+    if not isinstance(event, Mapping):
+        raise EventParseError(f"Not an S3 event: expected a JSON object, got {type(event).__name__}.")
     try:
         if "Records" in event:
             # Classic notifications URL-encode keys ("my photo.jpg" arrives as "my+photo.jpg").
@@ -41,8 +43,10 @@ def parse_object_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
         if event.get("detail-type") == DETAIL_TYPE:
             detail = event["detail"]
             return [ObjectCreated(detail["bucket"]["name"], detail["object"]["key"])]
-    except (KeyError, TypeError) as error:
+    except KeyError as error:
         raise EventParseError(f"Malformed S3 event: missing {error}.") from error
+    except (AttributeError, TypeError) as error:  # a record or field of the wrong type
+        raise EventParseError(f"Malformed S3 event: {error}.") from error
     raise EventParseError("Not an S3 'Object Created' event: expected 'Records' or detail-type 'Object Created'.")
 
 
