@@ -28,10 +28,11 @@ class ImageInfo:
 def inspect_upload(data: bytes, max_bytes: int, max_pixels: int) -> ImageInfo:
     """Check size, sniffed type, pixel count and that the pixels decode; raise a user-facing error if not."""
     if not data:
-        raise InvalidImageError("The file is empty.")
+        raise InvalidImageError(f"The file is empty: upload a {SUPPORTED_NAMES}.")
     if len(data) > max_bytes:
         raise ImageTooLargeError(
-            f"The file is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB per image."
+            f"The file is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB per image: "
+            "upload a smaller or more compressed copy."
         )
     mime_type = sniff_mime_type(data)
     if mime_type not in SUPPORTED_IMAGE_TYPES:
@@ -55,7 +56,10 @@ def _decode(data: bytes, mime_type: str, max_pixels: int) -> tuple[int, int]:
                 image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
                 image.load()
         except Image.DecompressionBombError as error:
-            raise ImageTooLargeError(f"The image has too many pixels: {error}") from error
+            raise ImageTooLargeError(
+                f"The image has too many pixels (the limit is {max_pixels / 1e6:.0f} megapixels): "
+                "scale it down and upload it again."
+            ) from error
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             raise InvalidImageError(
                 f"The image is damaged or incomplete ({error}); export it again and retry."
@@ -66,5 +70,5 @@ def _decode(data: bytes, mime_type: str, max_pixels: int) -> tuple[int, int]:
 def _too_many_pixels(width: int, height: int, max_pixels: int) -> ImageTooLargeError:
     return ImageTooLargeError(
         f"The image is {width}×{height} ({width * height / 1e6:.0f} megapixels); "
-        f"the limit is {max_pixels / 1e6:.0f} megapixels."
+        f"the limit is {max_pixels / 1e6:.0f} megapixels: scale it down and upload it again."
     )
