@@ -272,22 +272,20 @@ def test_every_copy_source_exists_in_the_build_context(name):
 
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_requirements_are_copied_before_pip_installs_them(name, images):
-    image = images[name]
-    layout = ImageLayout(image.layout.root, dict(image.layout.env))
-    requirement_files = []
-    for instruction in image.instructions:
+    layout = ImageLayout(images[name].layout.root, dict(images[name].layout.env))
+    copied: set[PurePosixPath] = set()
+    installed = 0
+    for instruction in images[name].instructions:
         if instruction.keyword == "WORKDIR":
             layout.workdir = layout.container_path(instruction.arguments)
-        if instruction.keyword == "RUN" and "pip install" in instruction.arguments:
+        elif instruction.keyword == "COPY":
+            copied.add(layout.container_path(parse_copy(instruction.arguments).destination))
+        elif instruction.keyword == "RUN" and "pip install" in instruction.arguments:
             words = shlex.split(instruction.arguments)
-            requirement_files += [layout.container_path(words[i + 1]) for i, w in enumerate(words) if w == "-r"]
-    assert requirement_files, f"{name}: no `pip install -r requirements.txt`"
-    copied = {
-        layout.container_path(parse_copy(i.arguments).destination).as_posix()
-        for i in only(image.instructions, "COPY")
-    }
-    for requirements in requirement_files:
-        assert requirements.as_posix() in copied, f"{name}: {requirements} is installed but never copied"
+            for requirements in (layout.container_path(words[i + 1]) for i, w in enumerate(words) if w == "-r"):
+                assert requirements in copied, f"{name}: {requirements} is installed before it is copied"
+                installed += 1
+    assert installed, f"{name}: no `pip install -r requirements.txt`"
 
 
 def test_dockerignore_keeps_the_context_to_the_shipped_code():
