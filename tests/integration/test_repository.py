@@ -1,0 +1,515 @@
+"""The image repository against real databases: SQLite always, MySQL/MariaDB when TEST_MYSQL_URL is set."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from annotation_core.errors import ImageNotFoundError
+from annotation_core.records import ImageRecord, Job, JobState
+from annotation_core.repository import Claim, ImageRepository, NewImage, utcnow
+from annotation_core.schema import images
+
+LEASE = 90
+_serial = itertools.count(1)
+
+
+@pytest.fixture
+def repo(engine) -> ImageRepository:
+    return ImageRepository(engine)
+
+
+def new_image(filename: str = "photo.jpg", **overrides) -> NewImage:
+    n = next(_serial)
+    values = {
+        "original_key": f"uploads/{n:032x}.jpg",
+        "filename": filename,
+        "mime_type": "image/jpeg",
+        "size_bytes": 1000 + n,
+        "width": 640,
+        "height": 480,
+        "sha256": hashlib.sha256(f"image {n}".encode()).hexdigest(),
+    }
+    return NewImage(**{**values, **overrides})
+
+
+def set_columns(repo: ImageRepository, image_id: int, **values) -> None:
+    """A direct SQL update, standing in for time passing or another process's work."""
+    with repo.engine.begin() as conn:
+        assert conn.execute(images.update().where(images.c.id == image_id).values(**values)).rowcount == 1
+
+
+def backdate(repo: ImageRepository, claim: Claim, seconds: float) -> Claim:
+    """Move a claim's start into the past, in the row and in the claim: the worker started long ago."""
+    past = claim.started_at - timedelta(seconds=seconds)
+    set_columns(repo, claim.image_id, **{f"{claim.job}_started_at": past})
+    return dataclasses.replace(claim, started_at=past)
+
+
+def ids(records: list[ImageRecord]) -> list[int]:
+    return [record.id for record in records]
+
+
+# --- insert, read, delete ---
+
+
+def test_insert_then_get_and_find(repo):
+    new = new_image("Holiday Photo.jpg")
+    before = utcnow()
+    record = repo.insert(new)
+    assert record.id > 0
+    for field in dataclasses.fields(NewImage):
+        assert getattr(record, field.name) == getattr(new, field.name)
+    assert record.thumbnail_status is JobState.PENDING and record.caption_status is JobState.PENDING
+    assert record.status is JobState.PROCESSING
+    assert record.thumbnail_attempts == record.caption_attempts == 0
+    assert record.caption is None and record.thumbnail_key is None
+    assert record.thumbnail_started_at is None and record.caption_finished_at is None
+    assert before - timedelta(seconds=1) <= record.uploaded_at <= utcnow() + timedelta(seconds=1)
+    assert repo.get(record.id) == record
+    assert repo.find(record.id) == record
+    assert repo.find_by_original_key(new.original_key) == record
+    assert repo.find_by_sha256(new.sha256) == record
+
+
+def test_ids_grow_with_each_insert(repo):
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+    assert second.id > first.id
+    assert second.uploaded_at >= first.uploaded_at
+
+
+def test_get_unknown_raises_image_not_found(repo):
+    assert repo.find(424242) is None
+    assert repo.find_by_original_key("uploads/nope.jpg") is None
+    assert repo.find_by_sha256("0" * 64) is None
+    with pytest.raises(ImageNotFoundError, match="424242") as caught:
+        repo.get(424242)
+    assert caught.value.http_status == 404
+
+
+def test_duplicate_sha256_raises_integrity_error(repo):
+    first = repo.insert(new_image())
+    with pytest.raises(sa.exc.IntegrityError):
+        repo.insert(new_image(sha256=first.sha256))
+    with pytest.raises(sa.exc.IntegrityError):
+        repo.insert(new_image(original_key=first.original_key))
+    assert ids(repo.page()) == [first.id]
+
+
+def test_delete_returns_the_record_then_it_is_gone(repo):
+    record = repo.insert(new_image())
+    other = repo.insert(new_image())
+    assert repo.delete(record.id) == record
+    assert repo.find(record.id) is None
+    assert repo.delete(record.id) is None
+    assert ids(repo.page()) == [other.id]
+
+
+def test_non_ascii_file_names_round_trip(repo):
+    record = repo.insert(new_image("été ☀ 写真 🚲.jpg"))
+    assert repo.get(record.id).filename == "été ☀ 写真 🚲.jpg"
+
+
+# --- claiming and settling jobs ---
+
+
+def test_claim_takes_a_pending_job_once(repo):
+    record = repo.insert(new_image())
+    claim = repo.claim(record.id, Job.THUMBNAIL, LEASE)
+    assert isinstance(claim, Claim)
+    assert (claim.image_id, claim.job) == (record.id, Job.THUMBNAIL)
+    stored = repo.get(record.id)
+    assert stored.thumbnail_status is JobState.PROCESSING
+    assert stored.thumbnail_started_at == claim.started_at
+    assert stored.thumbnail_attempts == 1
+    assert stored.caption_status is JobState.PENDING, "the other job is untouched"
+    # A duplicate event finds nothing to claim and changes nothing.
+    assert repo.claim(record.id, Job.THUMBNAIL, LEASE) is None
+    assert repo.get(record.id) == stored
+
+
+def test_the_two_jobs_are_claimed_independently(repo):
+    record = repo.insert(new_image())
+    assert repo.claim(record.id, Job.THUMBNAIL, LEASE) is not None
+    assert repo.claim(record.id, Job.CAPTION, LEASE) is not None
+    stored = repo.get(record.id)
+    assert stored.thumbnail_status is stored.caption_status is JobState.PROCESSING
+
+
+def test_claim_of_an_unknown_image_is_none(repo):
+    assert repo.claim(999_999, Job.CAPTION, LEASE) is None
+
+
+def test_finish_records_results_and_completes_the_job(repo):
+    record = repo.insert(new_image())
+    claim = repo.claim(record.id, Job.THUMBNAIL, LEASE)
+    assert repo.finish(claim, {"thumbnail_key": "thumbnails/x.jpg"}) is True
+    stored = repo.get(record.id)
+    assert stored.thumbnail_status is JobState.COMPLETED
+    assert stored.thumbnail_key == "thumbnails/x.jpg"
+    assert stored.thumbnail_finished_at >= stored.thumbnail_started_at
+    assert stored.thumbnail_error is None
+    assert repo.claim(record.id, Job.THUMBNAIL, 0) is None, "a completed job is never claimed again"
+    assert repo.finish(claim, {"thumbnail_key": "thumbnails/other.jpg"}) is False, "a claim settles once"
+    assert repo.get(record.id).thumbnail_key == "thumbnails/x.jpg"
+
+
+def test_fail_records_the_error(repo):
+    record = repo.insert(new_image())
+    claim = repo.claim(record.id, Job.CAPTION, LEASE)
+    assert repo.fail(claim, "Gemini refused the key: set GEMINI_API_KEY and retry.") is True
+    stored = repo.get(record.id)
+    assert stored.caption_status is JobState.FAILED
+    assert stored.caption_error == "Gemini refused the key: set GEMINI_API_KEY and retry."
+    assert stored.job_error(Job.CAPTION) == stored.caption_error
+    assert stored.caption_finished_at is not None
+    assert stored.thumbnail_status is JobState.PENDING
+    assert repo.claim(record.id, Job.CAPTION, 0) is None, "a failed job waits for an explicit retry"
+
+
+def test_fail_truncates_very_long_errors(repo):
+    record = repo.insert(new_image())
+    claim = repo.claim(record.id, Job.CAPTION, LEASE)
+    assert repo.fail(claim, "x" * 10_000)
+    assert repo.get(record.id).caption_error == "x" * 2000
+
+
+def test_claim_increments_attempts_and_clears_the_last_error(repo):
+    record = repo.insert(new_image())
+    for attempt in (1, 2, 3):
+        claim = repo.claim(record.id, Job.CAPTION, LEASE)
+        assert repo.get(record.id).caption_attempts == attempt
+        assert repo.get(record.id).caption_error is None
+        repo.fail(claim, f"failure {attempt}")
+        assert repo.reset_failed(record.id) == [Job.CAPTION]
+    assert repo.get(record.id).thumbnail_attempts == 0
+
+
+def test_an_expired_lease_can_be_claimed_again_and_an_unexpired_one_cannot(repo):
+    record = repo.insert(new_image())
+    first = repo.claim(record.id, Job.THUMBNAIL, LEASE)
+    first = backdate(repo, first, LEASE / 3)  # started 30 s ago: still running
+    assert repo.claim(record.id, Job.THUMBNAIL, LEASE) is None
+    first = backdate(repo, first, LEASE)  # now 120 s ago: the worker crashed
+    second = repo.claim(record.id, Job.THUMBNAIL, LEASE)
+    assert second is not None
+    assert second.started_at > first.started_at
+    stored = repo.get(record.id)
+    assert stored.thumbnail_status is JobState.PROCESSING
+    assert stored.thumbnail_started_at == second.started_at
+    assert stored.thumbnail_attempts == 2
+    assert repo.claim(record.id, Job.THUMBNAIL, LEASE) is None, "the new lease is fresh"
+
+
+def test_a_stale_claim_cannot_finish_or_fail_after_a_takeover(repo):
+    record = repo.insert(new_image())
+    stale = backdate(repo, repo.claim(record.id, Job.CAPTION, LEASE), 10 * LEASE)
+    current = repo.claim(record.id, Job.CAPTION, LEASE)
+    assert current is not None
+
+    assert repo.finish(stale, {"caption": "stale words", "caption_model": "old"}) is False
+    assert repo.fail(stale, "stale failure") is False
+    stored = repo.get(record.id)
+    assert stored.caption_status is JobState.PROCESSING
+    assert stored.caption is None and stored.caption_error is None
+
+    assert repo.finish(current, {"caption": "A lighthouse at dusk.", "caption_model": "m"}) is True
+    stored = repo.get(record.id)
+    assert (stored.caption_status, stored.caption, stored.caption_model) == (
+        JobState.COMPLETED,
+        "A lighthouse at dusk.",
+        "m",
+    )
+
+
+def test_finish_after_delete_returns_false(repo):
+    record = repo.insert(new_image())
+    claim = repo.claim(record.id, Job.THUMBNAIL, LEASE)
+    repo.delete(record.id)
+    assert repo.finish(claim, {"thumbnail_key": "thumbnails/x.jpg"}) is False
+    assert repo.find(record.id) is None
+
+
+def test_reset_failed_resets_only_failed_jobs_and_returns_them(repo):
+    both_failed = repo.insert(new_image())
+    for job in Job:
+        repo.fail(repo.claim(both_failed.id, job, LEASE), f"{job} broke")
+    assert sorted(repo.reset_failed(both_failed.id)) == sorted(Job)
+    stored = repo.get(both_failed.id)
+    assert stored.thumbnail_status is stored.caption_status is JobState.PENDING
+    assert stored.thumbnail_error is None and stored.caption_error is None
+    assert stored.thumbnail_attempts == stored.caption_attempts == 1, "history of attempts is kept"
+
+    mixed = repo.insert(new_image())
+    repo.finish(repo.claim(mixed.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": "thumbnails/m.jpg"})
+    repo.fail(repo.claim(mixed.id, Job.CAPTION, LEASE), "quota exceeded")
+    assert repo.reset_failed(mixed.id) == [Job.CAPTION]
+    stored = repo.get(mixed.id)
+    assert stored.thumbnail_status is JobState.COMPLETED and stored.thumbnail_key == "thumbnails/m.jpg"
+    assert stored.caption_status is JobState.PENDING
+    assert repo.claim(mixed.id, Job.CAPTION, LEASE) is not None, "a reset job can be claimed again"
+
+    untouched = repo.insert(new_image())
+    repo.claim(untouched.id, Job.THUMBNAIL, LEASE)
+    before = repo.get(untouched.id)
+    assert repo.reset_failed(untouched.id) == []
+    assert repo.get(untouched.id) == before
+    assert repo.reset_failed(999_999) == []
+
+
+def test_unfinished_lists_images_with_a_pending_or_processing_job_oldest_first(repo):
+    done = repo.insert(new_image())
+    for job in Job:
+        repo.finish(repo.claim(done.id, job, LEASE), {})
+    failed = repo.insert(new_image())
+    repo.fail(repo.claim(failed.id, Job.THUMBNAIL, LEASE), "x")
+    repo.finish(repo.claim(failed.id, Job.CAPTION, LEASE), {})
+    half_failed = repo.insert(new_image())
+    repo.fail(repo.claim(half_failed.id, Job.THUMBNAIL, LEASE), "x")
+    running = repo.insert(new_image())
+    repo.claim(running.id, Job.CAPTION, LEASE)
+    repo.finish(repo.claim(running.id, Job.THUMBNAIL, LEASE), {})
+    fresh = repo.insert(new_image())
+
+    assert ids(repo.unfinished()) == [half_failed.id, running.id, fresh.id]
+    assert ids(repo.unfinished(limit=2)) == [half_failed.id, running.id]
+
+
+# --- paging, filtering and search ---
+
+
+def test_page_is_newest_first_and_keyset_pages_are_disjoint_and_complete(repo):
+    inserted = [repo.insert(new_image()).id for _ in range(11)]
+    assert ids(repo.page(limit=100)) == inserted[::-1]
+
+    pages, before = [], None
+    while True:
+        page = repo.page(before_id=before, limit=4)
+        if not page:
+            break
+        pages.append(ids(page))
+        before = page[-1].id
+    assert [len(page) for page in pages] == [4, 4, 3]
+    flat = [image_id for page in pages for image_id in page]
+    assert flat == inserted[::-1], "pages are disjoint, ordered, and cover everything"
+    assert repo.page(before_id=inserted[0]) == []
+
+
+def test_page_status_filter_agrees_with_the_record_status(repo):
+    made = {}
+    for thumbnail, caption in itertools.product(JobState, repeat=2):
+        record = repo.insert(new_image())
+        set_columns(repo, record.id, thumbnail_status=thumbnail, caption_status=caption)
+        made[record.id] = (thumbnail, caption)
+    records = repo.page(limit=100)
+    assert {r.id: (r.thumbnail_status, r.caption_status) for r in records} == made
+
+    by_status = {status: {r.id for r in records if r.status is status} for status in JobState}
+    assert len(by_status[JobState.COMPLETED]) == 1
+    assert len(by_status[JobState.FAILED]) == 3
+    assert len(by_status[JobState.PROCESSING]) == 12
+    for status in (JobState.PROCESSING, JobState.FAILED, JobState.COMPLETED):
+        assert set(ids(repo.page(status=status, limit=100))) == by_status[status], status
+    # 'pending' is never an overall status; as a filter it means "not finished yet".
+    assert set(ids(repo.page(status=JobState.PENDING, limit=100))) == by_status[JobState.PROCESSING]
+
+
+def test_status_filter_pages_with_keyset_too(repo):
+    failed = []
+    for _ in range(5):
+        record = repo.insert(new_image())
+        set_columns(repo, record.id, thumbnail_status=JobState.FAILED, caption_status=JobState.COMPLETED)
+        failed.append(record.id)
+        repo.insert(new_image())  # an unfinished one in between
+    first = repo.page(status=JobState.FAILED, limit=3)
+    second = repo.page(status=JobState.FAILED, limit=3, before_id=first[-1].id)
+    assert ids(first) + ids(second) == failed[::-1]
+
+
+@pytest.fixture
+def captioned(repo):
+    """Four images with captions and names chosen for both engines (words of 3+ letters, no stopwords)."""
+
+    def make(filename: str, caption: str | None) -> int:
+        record = repo.insert(new_image(filename))
+        if caption is not None:
+            claim = repo.claim(record.id, Job.CAPTION, LEASE)
+            assert repo.finish(claim, {"caption": caption, "caption_model": "test-model"})
+        return record.id
+
+    return {
+        "bicycle": make("IMG_0001.jpg", "A red bicycle leaning against the harbour wall."),
+        "garden": make("IMG_0002.jpg", "A blue bicycle resting in a quiet garden."),
+        "lighthouse": make("lighthouse-at-dusk.jpg", None),
+        "tractor": make("farm.png", "An old tractor ploughing a meadow near the café."),
+    }
+
+
+def search(repo, query: str, **options) -> set[int]:
+    return set(ids(repo.page(query=query, limit=100, **options)))
+
+
+def test_search_finds_by_caption_word(repo, captioned):
+    assert search(repo, "harbour") == {captioned["bicycle"]}
+    assert search(repo, "bicycle") == {captioned["bicycle"], captioned["garden"]}
+    assert search(repo, "BICYCLE") == {captioned["bicycle"], captioned["garden"]}
+    assert search(repo, "submarine") == set()
+
+
+def test_search_finds_by_file_name(repo, captioned):
+    assert search(repo, "lighthouse") == {captioned["lighthouse"]}
+    assert search(repo, "dusk") == {captioned["lighthouse"]}
+    assert search(repo, "farm") == {captioned["tractor"]}
+
+
+def test_search_treats_the_last_word_as_a_prefix(repo, captioned):
+    assert search(repo, "bicyc") == {captioned["bicycle"], captioned["garden"]}
+    assert search(repo, "lightho") == {captioned["lighthouse"]}
+    assert search(repo, "harb") == {captioned["bicycle"]}
+    assert search(repo, "bicyc harbour") == set(), "earlier words are whole words"
+    assert search(repo, "harbour bicyc") == {captioned["bicycle"]}
+
+
+def test_search_requires_every_word(repo, captioned):
+    assert search(repo, "bicycle harbour") == {captioned["bicycle"]}
+    assert search(repo, "bicycle garden") == {captioned["garden"]}
+    assert search(repo, "bicycle tractor") == set()
+    assert search(repo, "harbour garden") == set()
+
+
+def test_search_results_are_newest_first_and_combine_with_paging_and_status(repo, captioned):
+    newest_first = ids(repo.page(query="bicycle"))
+    assert newest_first == [captioned["garden"], captioned["bicycle"]]
+    assert ids(repo.page(query="bicycle", before_id=captioned["garden"])) == [captioned["bicycle"]]
+    assert ids(repo.page(query="bicycle", limit=1)) == [captioned["garden"]]
+    set_columns(repo, captioned["bicycle"], thumbnail_status=JobState.COMPLETED)
+    assert search(repo, "bicycle", status=JobState.COMPLETED) == {captioned["bicycle"]}
+    assert search(repo, "bicycle", status=JobState.PROCESSING) == {captioned["garden"]}
+
+
+def test_search_ignores_accents(repo, captioned):
+    assert search(repo, "cafe") == {captioned["tractor"]}
+    assert search(repo, "café") == {captioned["tractor"]}
+
+
+def test_search_operators_and_punctuation_are_plain_text(repo, captioned):
+    # '-' would exclude and 'OR' would widen in the engines' syntaxes; here they are just words/noise.
+    assert search(repo, "bicycle -harbour") == {captioned["bicycle"]}
+    assert search(repo, '"bicycle" +garden*') == {captioned["garden"]}
+    assert search(repo, "(harbour) bicycle!!") == {captioned["bicycle"]}
+    assert search(repo, "bicycle, harbour.") == {captioned["bicycle"]}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"cat" OR -dog*',
+        '"',
+        "*",
+        "-",
+        "+",
+        "~bicycle",
+        "@3",
+        "NEAR(bicycle harbour)",
+        "caption:bicycle",
+        "bicycle AND",
+        "NOT",
+        "'; DROP TABLE images; --",
+        "%_\\",
+        "()",
+        "<>",
+        "^bicycle",
+    ],
+)
+def test_search_never_errors_on_query_syntax(repo, captioned, query):
+    result = repo.page(query=query)
+    assert isinstance(result, list)
+    assert all(isinstance(record, ImageRecord) for record in result)
+    assert len(repo.page()) == 4, "the table is intact"
+
+
+def test_blank_or_punctuation_only_query_means_no_search(repo, captioned):
+    everything = set(captioned.values())
+    assert search(repo, "") == everything
+    assert search(repo, "   ") == everything
+    assert search(repo, "?!- *") == everything
+
+
+def test_search_follows_caption_updates(repo, captioned):
+    image_id = captioned["lighthouse"]
+    assert search(repo, "sailboat") == set()
+    set_columns(repo, image_id, caption="A sailboat passing the lighthouse.")
+    assert search(repo, "sailboat") == {image_id}
+    assert search(repo, "lighthouse sailboat") == {image_id}
+
+    set_columns(repo, image_id, caption="A windmill on a hill.")
+    assert search(repo, "sailboat") == set(), "the old caption is no longer indexed"
+    assert search(repo, "windmill") == {image_id}
+    assert search(repo, "lighthouse") == {image_id}, "the file name is still indexed"
+
+    set_columns(repo, image_id, filename="renamed.jpg")
+    assert search(repo, "lighthouse") == set()
+    assert search(repo, "renamed") == {image_id}
+
+
+def test_search_forgets_deleted_images(repo, captioned):
+    repo.delete(captioned["bicycle"])
+    assert search(repo, "harbour") == set()
+    assert search(repo, "bicycle") == {captioned["garden"]}
+    repo.delete(captioned["garden"])
+    assert search(repo, "bicycle") == set()
+    # A new image with the same words is found, and only it.
+    newcomer = repo.insert(new_image("harbour-bicycle.jpg")).id
+    assert search(repo, "bicycle harbour") == {newcomer}
+
+
+def test_search_is_unaffected_by_claims_and_other_updates(repo, captioned):
+    image_id = captioned["bicycle"]
+    claim = repo.claim(image_id, Job.THUMBNAIL, LEASE)
+    repo.finish(claim, {"thumbnail_key": "thumbnails/b.jpg"})
+    repo.reset_failed(image_id)
+    assert search(repo, "harbour") == {image_id}
+
+
+# --- concurrency ---
+
+
+@pytest.mark.parametrize("job", list(Job))
+def test_concurrent_claims_of_one_job_yield_exactly_one_claim(repo, job):
+    record = repo.insert(new_image())
+    threads = 8
+    barrier = threading.Barrier(threads)
+    results: list[Claim | None] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            outcome = repo.claim(record.id, job, LEASE)
+        except BaseException as error:  # reported below, not lost in the thread
+            with lock:
+                errors.append(error)
+            return
+        with lock:
+            results.append(outcome)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(results) == threads
+    claims = [result for result in results if result is not None]
+    assert len(claims) == 1
+    stored = repo.get(record.id)
+    assert stored.job_state(job) is JobState.PROCESSING
+    assert getattr(stored, f"{job}_attempts") == 1
+    assert getattr(stored, f"{job}_started_at") == claims[0].started_at
