@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# Deploy the Image Annotation System to AWS in one command:
+#   build and push the three images, read their digests, deploy stacks 00-04 in order, print the URL.
+#
+#   deployment/deploy.sh [--config FILE] [--dry-run] [--skip-build]
+#   deployment/deploy.sh [--config FILE] [--dry-run] --teardown [--yes]
+#
+# Settings come from one file, deployment/config.env by default (copy config.example.env; the real
+# file is git-ignored). --dry-run prints every AWS and Docker command instead of running it.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/.." && pwd)"
+START_DIR="$PWD"
+
+CONFIG=""
+DRY_RUN=0
+TEARDOWN=0
+SKIP_BUILD=0
+ASSUME_YES=0
+
+usage() {
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  cat <<'EOF'
+
+Options:
+  --config FILE   settings file (default: deployment/config.env)
+  --dry-run       print every AWS/Docker command without running it (placeholder digests)
+  --skip-build    do not build or push; deploy the images already in ECR under IMAGE_TAG
+  --teardown      delete the stacks in reverse order (empties the buckets first)
+  --yes           do not ask before tearing down
+  -h, --help      show this help
+EOF
+}
+
+die() { echo "deploy.sh: $*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) [ $# -ge 2 ] || die "--config needs a file"; CONFIG="$2"; shift 2 ;;
+    --config=*) CONFIG="${1#--config=}"; shift ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    --skip-build) SKIP_BUILD=1; shift ;;
+    --teardown) TEARDOWN=1; shift ;;
+    --yes|-y) ASSUME_YES=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+# --- Settings -------------------------------------------------------------------------------------
+
+# Every key the config file may set, as CFG_<KEY>, with its default (plain variables, not an
+# associative array: the macOS system bash 3.2 runs this script too).
+CFG_AWS_REGION=us-east-1
+CFG_AWS_PROFILE=""
+CFG_AWS_ACCOUNT_ID=""
+CFG_STACK_PREFIX=image-annotation
+CFG_PROJECT_NAME=image-annotation
+CFG_IMAGE_TAG=""
+CFG_PLATFORM=linux/amd64
+CFG_LAB_ROLE_ARN=""
+CFG_LAB_INSTANCE_PROFILE_NAME=""
+CFG_ENABLE_SESSION_MANAGER=false
+CFG_ALLOWED_INGRESS_CIDR=0.0.0.0/0
+CFG_CERTIFICATE_ARN=""
+CFG_ALARM_EMAIL=""
+CFG_GEMINI_API_KEY_FILE=""
+CFG_GEMINI_MODEL_NAME=gemini-3.5-flash-lite
+CFG_GEMINI_PROMPT="Describe this image in detail."
+CFG_THUMBNAIL_WIDTH=256
+CFG_THUMBNAIL_HEIGHT=256
+CFG_LOG_LEVEL=INFO
+CFG_LOG_RETENTION_DAYS=14
+CFG_JOB_LEASE_SECONDS=90
+CFG_MAX_UPLOAD_MB=20
+CFG_DB_ENGINE_VERSION=8.0
+CFG_DB_INSTANCE_CLASS=db.t4g.micro
+CFG_DB_ALLOCATED_STORAGE=20
+CFG_DB_MULTI_AZ=false
+CFG_DB_BACKUP_RETENTION_DAYS=7
+CFG_DB_DELETION_PROTECTION=false
+CFG_WEB_INSTANCE_TYPE=t3.small
+CFG_WEB_MIN_SIZE=2
+CFG_WEB_MAX_SIZE=4
+CFG_WEB_TARGET_CPU=60
+CFG_WEB_CONCURRENCY=2
+
+is_setting() { declare -p "CFG_$1" > /dev/null 2>&1; }
+
+# KEY=value lines; blank lines and lines starting with # are skipped; values may be quoted.
+# The file is parsed, never sourced: it cannot run commands.
+load_config() {
+  local file="$1" line key value number=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    number=$((number + 1))
+    line="${line%$'\r'}"
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ "$line" =~ ^[[:space:]]*([A-Z][A-Z0-9_]*)=(.*)$ ]] || die "$file:$number: expected KEY=value"
+    key="${BASH_REMATCH[1]}"
+    value="${BASH_REMATCH[2]}"
+    if [[ "$value" =~ ^\"(.*)\"[[:space:]]*$ || "$value" =~ ^\'(.*)\'[[:space:]]*$ ]]; then
+      value="${BASH_REMATCH[1]}"
+    else
+      value="${value%"${value##*[![:space:]]}"}"
+    fi
+    is_setting "$key" || die "$file:$number: unknown setting $key"
+    printf -v "CFG_$key" '%s' "$value"
+  done < "$file"
+}
+
+if [ -z "$CONFIG" ]; then
+  CONFIG="$HERE/config.env"
+  if [ ! -f "$CONFIG" ] && [ "$DRY_RUN" = 1 ]; then
+    CONFIG="$HERE/config.example.env"
+    echo "note: deployment/config.env not found; the dry run uses config.example.env"
+  fi
+elif [[ "$CONFIG" != /* ]]; then
+  CONFIG="$START_DIR/$CONFIG"
+fi
+[ -f "$CONFIG" ] || die "no config file $CONFIG (cp deployment/config.example.env deployment/config.env and edit it)"
+load_config "$CONFIG"
+
+REGION="${CFG_AWS_REGION}"
+PREFIX="${CFG_STACK_PREFIX}"
+PROJECT="${CFG_PROJECT_NAME}"
+[ -n "${CFG_AWS_PROFILE}" ] && export AWS_PROFILE="${CFG_AWS_PROFILE}"
+
+cd "$REPO_ROOT"
+
+# --- Running (or printing) commands -----------------------------------------------------------------
+
+exec 3>&1  # the trace goes to the original stdout, also from inside $(...)
+
+# Quote each argument only as much as a shell needs, so printed commands can be pasted back.
+quote() {
+  local arg out="" single="'"
+  for arg in "$@"; do
+    if [[ "$arg" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+      out+=" $arg"
+    elif [[ "$arg" != *"$single"* ]]; then
+      out+=" '$arg'"
+    elif [[ ! "$arg" =~ [\$\`\"\\!] ]]; then
+      out+=" \"$arg\""
+    else
+      out+=" '${arg//$single/$single\\$single$single}'"
+    fi
+  done
+  printf '%s' "${out# }"
+}
+
+trace() { printf '+ %s\n' "$(quote "$@")" >&3; }
+
+# Print a command, then run it unless this is a dry run.
+run() {
+  trace "$@"
+  [ "$DRY_RUN" = 1 ] || "$@"
+}
+
+# Print a command whose output we need; a dry run answers with the placeholder $1 instead.
+query() {
+  local placeholder="$1"
+  shift
+  trace "$@"
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%s\n' "$placeholder"
+  else
+    "$@"
+  fi
+}
+
+step() { printf '\n==> %s\n' "$*" >&3; }
+
+sha256_hex() {
+  if command -v sha256sum > /dev/null; then sha256sum | cut -c1-64; else shasum -a 256 | cut -c1-64; fi
+}
+
+# A digest-shaped placeholder, the same for the same repository and tag: sha256:DRYRUN<58 hex>.
+dry_run_digest() { printf 'sha256:DRYRUN%s' "$(printf '%s' "$1" | sha256_hex | cut -c1-58)"; }
+
+stack_name() { printf '%s-%s' "$PREFIX" "$1"; }
+
+stack_output() {  # stack suffix, output key, dry-run placeholder
+  query "$3" aws cloudformation describe-stacks --region "$REGION" --stack-name "$(stack_name "$1")" \
+    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text
+}
+
+stack_exists() {
+  [ "$DRY_RUN" = 1 ] && return 0
+  aws cloudformation describe-stacks --region "$REGION" --stack-name "$(stack_name "$1")" > /dev/null 2>&1
+}
+
+deploy_stack() {  # stack suffix, template file, Key=Value parameters...
+  local suffix="$1" template="deployment/$2"
+  shift 2
+  step "Stack $(stack_name "$suffix") from $template"
+  if ! run aws cloudformation deploy --region "$REGION" --stack-name "$(stack_name "$suffix")" \
+      --template-file "$template" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+      --tags "Project=$PROJECT" --parameter-overrides "$@"; then
+    die "stack $(stack_name "$suffix") failed; see: aws cloudformation describe-stack-events --region $REGION --stack-name $(stack_name "$suffix")"
+  fi
+}
+
+require() {
+  [ "$DRY_RUN" = 1 ] && return 0
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" > /dev/null || die "$tool is required (see deployment/README.md, Prerequisites)"
+  done
+}
+
+# --- Images -------------------------------------------------------------------------------------------
+
+# name|Dockerfile|output of stack 00 holding the repository URI
+IMAGES=(
+  "web-app|web_app/Dockerfile|WebAppRepositoryUri"
+  "annotation-lambda|lambda_functions/annotation_lambda/Dockerfile|AnnotationLambdaRepositoryUri"
+  "thumbnail-lambda|lambda_functions/thumbnail_lambda/Dockerfile|ThumbnailLambdaRepositoryUri"
+)
+# <repository>@sha256:<digest> of each image, set by build_push_and_pin_images.
+IMAGE_REF_web_app=""
+IMAGE_REF_annotation_lambda=""
+IMAGE_REF_thumbnail_lambda=""
+
+image_tag() {
+  if [ -n "${CFG_IMAGE_TAG}" ]; then
+    printf '%s' "${CFG_IMAGE_TAG}"
+  elif git rev-parse --short=12 HEAD > /dev/null 2>&1; then
+    local tag
+    tag="$(git rev-parse --short=12 HEAD)"
+    git diff --quiet HEAD -- 2> /dev/null || tag="$tag-dirty"
+    printf '%s' "$tag"
+  else
+    printf 'manual'
+  fi
+}
+
+build_push_and_pin_images() {
+  local tag registry entry name dockerfile output uri digest
+  tag="$(image_tag)"
+  registry="$ACCOUNT_ID.dkr.ecr.$REGION.amazonaws.com"
+  if [ "$SKIP_BUILD" = 0 ]; then
+    step "Log in to $registry"
+    trace aws ecr get-login-password --region "$REGION"
+    printf '  | %s\n' "$(quote docker login --username AWS --password-stdin "$registry")" >&3
+    if [ "$DRY_RUN" = 0 ]; then
+      aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "$registry"
+    fi
+  fi
+  for entry in "${IMAGES[@]}"; do
+    IFS='|' read -r name dockerfile output <<< "$entry"
+    uri="$(stack_output ecr "$output" "$registry/$PROJECT-$name")"
+    if [ "$SKIP_BUILD" = 0 ]; then
+      step "Image $name ($dockerfile, build context: repository root)"
+      run docker build --platform "${CFG_PLATFORM}" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
+      run docker push "$uri:$tag"
+    fi
+    digest="$(query "$(dry_run_digest "$uri:$tag")" aws ecr describe-images --region "$REGION" \
+      --repository-name "${uri#*/}" --image-ids "imageTag=$tag" \
+      --query 'imageDetails[0].imageDigest' --output text)"
+    [[ "$digest" == sha256:* ]] || die "no image $uri:$tag in ECR (build it, or drop --skip-build)"
+    printf -v "IMAGE_REF_${name//-/_}" '%s' "$uri@$digest"
+    echo "    $name -> $uri@$digest" >&3
+  done
+}
+
+store_gemini_api_key() {
+  local arn="$1" file="${CFG_GEMINI_API_KEY_FILE}" key_file
+  if [ -z "$file" ]; then
+    echo "warning: GEMINI_API_KEY_FILE is not set; captions fail until the key is stored:" >&3
+    echo "  aws secretsmanager put-secret-value --region $REGION --secret-id $arn --secret-string file://key.txt" >&3
+    return 0
+  fi
+  [[ "$file" == /* ]] || file="$START_DIR/$file"
+  step "Store the Gemini API key from $file in Secrets Manager (the value is never printed)"
+  if [ "$DRY_RUN" = 1 ]; then
+    trace aws secretsmanager put-secret-value --region "$REGION" --secret-id "$arn" \
+      --secret-string "file://<key file, whitespace stripped>"
+    return 0
+  fi
+  [ -r "$file" ] || die "GEMINI_API_KEY_FILE $file is not readable"
+  key_file="$(umask 077 && mktemp)"
+  # shellcheck disable=SC2064 # expand now: the path is local
+  trap "rm -f '$key_file'" EXIT
+  tr -d '[:space:]' < "$file" > "$key_file"
+  [ -s "$key_file" ] || die "GEMINI_API_KEY_FILE $file is empty"
+  run aws secretsmanager put-secret-value --region "$REGION" --secret-id "$arn" \
+    --secret-string "file://$key_file" --query VersionId --output text
+  rm -f "$key_file"
+}
+
+# --- Deploy ---------------------------------------------------------------------------------------------
+
+deploy() {
+  require aws
+  [ "$SKIP_BUILD" = 1 ] || require docker
+  step "Account"
+  ACCOUNT_ID="${CFG_AWS_ACCOUNT_ID}"
+  if [ -z "$ACCOUNT_ID" ]; then
+    ACCOUNT_ID="$(query 123456789012 aws sts get-caller-identity --region "$REGION" --query Account --output text)"
+  fi
+  echo "    $ACCOUNT_ID in $REGION, stacks $PREFIX-*" >&3
+
+  deploy_stack ecr 00-ecr-repositories.yaml "ProjectName=$PROJECT"
+
+  build_push_and_pin_images
+
+  deploy_stack network 01-vpc-network.yaml \
+    "ProjectName=$PROJECT" \
+    "AllowedIngressCidr=${CFG_ALLOWED_INGRESS_CIDR}"
+
+  deploy_stack app 02-application-stack.yaml \
+    "ProjectName=$PROJECT" \
+    "StackPrefix=$PREFIX" \
+    "DBEngineVersion=${CFG_DB_ENGINE_VERSION}" \
+    "DBInstanceClass=${CFG_DB_INSTANCE_CLASS}" \
+    "DBAllocatedStorage=${CFG_DB_ALLOCATED_STORAGE}" \
+    "DBMultiAZ=${CFG_DB_MULTI_AZ}" \
+    "DBBackupRetentionDays=${CFG_DB_BACKUP_RETENTION_DAYS}" \
+    "DBDeletionProtection=${CFG_DB_DELETION_PROTECTION}"
+
+  store_gemini_api_key "$(stack_output app GeminiApiKeySecretArn \
+    "arn:aws:secretsmanager:$REGION:$ACCOUNT_ID:secret:GeminiApiKeySecret-DRYRUN")"
+
+  deploy_stack lambda 03-lambda-stack.yaml \
+    "ProjectName=$PROJECT" \
+    "StackPrefix=$PREFIX" \
+    "LabRoleArn=${CFG_LAB_ROLE_ARN}" \
+    "ThumbnailLambdaImageUri=${IMAGE_REF_thumbnail_lambda}" \
+    "AnnotationLambdaImageUri=${IMAGE_REF_annotation_lambda}" \
+    "GeminiModelName=${CFG_GEMINI_MODEL_NAME}" \
+    "GeminiPrompt=${CFG_GEMINI_PROMPT}" \
+    "ThumbnailWidth=${CFG_THUMBNAIL_WIDTH}" \
+    "ThumbnailHeight=${CFG_THUMBNAIL_HEIGHT}" \
+    "LogLevel=${CFG_LOG_LEVEL}" \
+    "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
+    "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \
+    "AlarmEmail=${CFG_ALARM_EMAIL}"
+
+  deploy_stack web 04-ec2-alb-asg-stack.yaml \
+    "ProjectName=$PROJECT" \
+    "StackPrefix=$PREFIX" \
+    "LabRoleArn=${CFG_LAB_ROLE_ARN}" \
+    "LabInstanceProfileName=${CFG_LAB_INSTANCE_PROFILE_NAME}" \
+    "EnableSessionManager=${CFG_ENABLE_SESSION_MANAGER}" \
+    "WebAppImageUri=${IMAGE_REF_web_app}" \
+    "LogLevel=${CFG_LOG_LEVEL}" \
+    "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
+    "MaxUploadMb=${CFG_MAX_UPLOAD_MB}" \
+    "WebConcurrency=${CFG_WEB_CONCURRENCY}" \
+    "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \
+    "InstanceType=${CFG_WEB_INSTANCE_TYPE}" \
+    "MinSize=${CFG_WEB_MIN_SIZE}" \
+    "MaxSize=${CFG_WEB_MAX_SIZE}" \
+    "TargetCpuUtilization=${CFG_WEB_TARGET_CPU}" \
+    "CertificateArn=${CFG_CERTIFICATE_ARN}"
+
+  step "Done"
+  local url
+  url="$(stack_output web LoadBalancerUrl "http://$PREFIX-web-DRYRUN.$REGION.elb.amazonaws.com")"
+  echo "Web app: $url" >&3
+}
+
+# --- Teardown -------------------------------------------------------------------------------------------
+
+delete_stack() {
+  local suffix="$1"
+  if ! stack_exists "$suffix"; then
+    echo "    $(stack_name "$suffix") does not exist" >&3
+    return 0
+  fi
+  step "Delete stack $(stack_name "$suffix")"
+  run aws cloudformation delete-stack --region "$REGION" --stack-name "$(stack_name "$suffix")"
+  run aws cloudformation wait stack-delete-complete --region "$REGION" --stack-name "$(stack_name "$suffix")"
+}
+
+empty_bucket() {  # output key of stack 02 holding a bucket name
+  local bucket
+  bucket="$(stack_output app "$1" "$PREFIX-app-$(tr '[:upper:]' '[:lower:]' <<< "$1")-dryrun")"
+  [ -n "$bucket" ] && [ "$bucket" != None ] || return 0
+  step "Empty bucket $bucket"
+  run aws s3 rm "s3://$bucket" --recursive --region "$REGION"
+}
+
+teardown() {
+  require aws
+  if [ "$DRY_RUN" = 0 ] && [ "$ASSUME_YES" = 0 ]; then
+    echo "This deletes the stacks $PREFIX-{web,lambda,app,network,ecr} in $REGION, every uploaded image"
+    echo "and thumbnail, and the container images. RDS keeps a final snapshot."
+    read -r -p "Type '$PREFIX' to continue: " answer
+    [ "$answer" = "$PREFIX" ] || die "cancelled"
+  fi
+  delete_stack web
+  delete_stack lambda
+  if stack_exists app; then
+    empty_bucket ImageBucketName
+    empty_bucket ThumbnailBucketName
+  fi
+  delete_stack app
+  delete_stack network
+  delete_stack ecr
+  step "Done"
+  echo "RDS left a final snapshot (it still costs storage). List and delete it with:" >&3
+  echo "  aws rds describe-db-snapshots --region $REGION --snapshot-type manual --query 'DBSnapshots[].DBSnapshotIdentifier'" >&3
+  echo "  aws rds delete-db-snapshot --region $REGION --db-snapshot-identifier <id>" >&3
+}
+
+if [ "$DRY_RUN" = 1 ]; then
+  echo "Dry run: commands are printed, not run; digests and outputs are placeholders."
+fi
+if [ "$TEARDOWN" = 1 ]; then
+  teardown
+else
+  deploy
+fi
