@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -218,7 +219,7 @@ class BuiltImage:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> dict[str, BuiltImage]:
+def images(tmp_path_factory) -> Iterator[dict[str, BuiltImage]]:
     """Lay out all three images, then probe their entry points in parallel (imports take a second)."""
     built = {}
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
@@ -243,10 +244,11 @@ def images(tmp_path_factory) -> dict[str, BuiltImage]:
         )
         built[name] = BuiltImage(instructions, layout, probe)
     yield built
-    for image in built.values():
+    for image in built.values():  # probes no test read (deselected): stop them, close their pipes
         if image.probe.poll() is None:
             image.probe.kill()
-            image.probe.wait()
+        if not image.probe.stdout.closed:
+            image.probe.communicate()
 
 
 def probe_result(image: BuiltImage) -> dict:
