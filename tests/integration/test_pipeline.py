@@ -1,0 +1,231 @@
+"""The whole local pipeline through HTTP: upload → row + object → event bus → both handlers → status API."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from annotation_core.settings import Settings
+from tests import images
+from tests.fake_gemini import FakeGemini
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def fake_gemini():
+    with FakeGemini() as fake:
+        fake.caption = "A red square on a plain background."
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path, fake_gemini) -> Settings:
+    return Settings(
+        data_dir=str(tmp_path / "data"),
+        thumbnail_width=128,
+        thumbnail_height=128,
+        gemini_api_key="test-key",
+        gemini_base_url=fake_gemini.base_url,
+        gemini_max_attempts=3,
+        max_upload_mb=1,
+    )
+
+
+def upload(client, *files: tuple[bytes, str], headers=JSON):
+    # Encode the body ourselves: the test client would spool a large one to a temp file it never closes.
+    boundary, body = encode_multipart(MultiDict([("file", FileStorage(io.BytesIO(c), n)) for c, n in files]))
+    return client.post("/upload", data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def processed(client, services, image_id: int) -> dict:
+    assert services.local_bus.drain(timeout=30), "jobs did not finish"
+    return client.get(f"/api/image_status/{image_id}").get_json()
+
+
+def stored_objects(services) -> list[str]:
+    root = services.originals.root
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()) if root.exists() else []
+
+
+def test_upload_makes_thumbnail_and_caption(client, services, fake_gemini):
+    response = upload(client, (images.jpeg((640, 480)), "holiday.jpg"))
+
+    assert response.status_code == 202
+    [created] = response.get_json()["images"]
+    assert created["status_url"] == f"/api/image_status/{created['id']}"
+    status = processed(client, services, created["id"])
+    assert status["status"] == "completed", status
+    assert status["thumbnail_status"] == status["caption_status"] == "completed"
+    assert status["caption"] == "A red square on a plain background."
+    assert status["filename"] == "holiday.jpg"
+    assert status["uploaded_at"].endswith("Z")
+    [request] = fake_gemini.requests
+    assert request.headers["x-goog-api-key"] == "test-key"
+    assert request.images[0][0] == "image/jpeg"
+
+    with client.get(status["thumbnail_url"]) as thumbnail:  # closes the served file
+        thumbnail.get_data()
+    assert thumbnail.status_code == 200
+    assert thumbnail.mimetype == "image/jpeg"
+    assert thumbnail.headers["X-Content-Type-Options"] == "nosniff"
+    assert "immutable" in thumbnail.headers["Cache-Control"]
+    assert Image.open(io.BytesIO(thumbnail.data)).size == (128, 96)
+    with client.get(status["original_url"]) as original:
+        assert original.get_data() == images.jpeg((640, 480))
+        assert original.mimetype == "image/jpeg"
+
+
+def test_caption_retried_after_429_still_completes(client, services, fake_gemini):
+    fake_gemini.respond_with(429)
+    image_id = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]["id"]
+
+    status = processed(client, services, image_id)
+
+    assert status["caption_status"] == "completed", status
+    assert len(fake_gemini.requests) == 2
+
+
+def test_caption_refused_by_gemini_fails_with_reason_and_thumbnail_completes(client, services, fake_gemini):
+    fake_gemini.respond_with(403)
+    image_id = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]["id"]
+
+    status = processed(client, services, image_id)
+
+    assert status["status"] == "failed"
+    assert status["thumbnail_status"] == "completed"
+    assert status["caption_status"] == "failed"
+    assert "GEMINI_API_KEY" in status["caption_error"]
+
+
+@pytest.mark.parametrize("gemini_key", [None])
+def test_without_gemini_key_caption_fails_at_once_and_thumbnail_completes(tmp_path, engine, gemini_key):
+    from annotation_core.bootstrap import bootstrap
+    from web_app.app import create_app
+
+    services = bootstrap(Settings(data_dir=str(tmp_path / "d"), gemini_api_key=gemini_key), engine=engine)
+    app = create_app(services=services)
+    try:
+        client = app.test_client()
+        image_id = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]["id"]
+        status = processed(client, services, image_id)
+    finally:
+        app.extensions["local_worker"].stop()
+        services.local_bus.shutdown()
+    assert status["thumbnail_status"] == "completed"
+    assert status["caption_status"] == "failed"
+    assert "set GEMINI_API_KEY" in status["caption_error"]
+
+
+def test_several_files_in_one_request(client, services):
+    response = upload(
+        client,
+        (images.jpeg(color="red"), "one.jpg"),
+        (images.image_bytes("PNG", color="blue"), "two.png"),
+        (images.image_bytes("GIF", mode="P", color=3), "three.gif"),
+        (images.image_bytes("WEBP", color="green"), "four.webp"),
+    )
+
+    assert response.status_code == 202
+    created = response.get_json()["images"]
+    assert [image["filename"] for image in created] == ["one.jpg", "two.png", "three.gif", "four.webp"]
+    for image in created:
+        assert processed(client, services, image["id"])["thumbnail_status"] == "completed"
+    assert {key.rsplit(".", 1)[1] for key in stored_objects(services)} == {"jpg", "png", "gif", "webp"}
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "phrase"),
+    [
+        (b"", 400, "empty"),
+        (images.TEXT, 400, "not an image"),
+        (images.HTML, 400, "not an image"),
+        (images.PDF, 400, "not an image"),
+        (images.truncated_jpeg(), 400, "damaged"),
+        (images.SVG, 415, "not supported"),
+        (images.image_bytes("BMP"), 415, "not supported"),
+        (images.png_claiming_size(30000, 30000), 413, "pixels"),
+        (images.noisy_jpeg((1600, 1600), quality=100) * 2, 413, "MiB"),
+    ],
+    ids=["empty", "text", "html", "pdf", "truncated", "svg", "bmp", "bomb", "over-size"],
+)
+def test_bad_upload_is_refused_and_nothing_is_stored(client, services, content, status, phrase):
+    response = upload(client, (images.jpeg(), "good.jpg"), (content, "bad.file"))
+
+    assert response.status_code == status
+    assert phrase in response.get_json()["error"]
+    assert services.repository.page() == []
+    assert stored_objects(services) == []
+
+
+def test_request_without_files_is_refused(client):
+    response = client.post("/upload", data={}, headers=JSON)
+    assert response.status_code == 400
+    assert "file" in response.get_json()["error"]
+
+
+def test_form_post_redirects_to_gallery_with_message(client, services):
+    response = upload(client, (images.jpeg(), "a.jpg"), headers={"Accept": "text/html"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/gallery")
+    assert "Uploaded 1 image" in client.get("/gallery").get_data(as_text=True)
+
+    refused = upload(client, (images.TEXT, "notes.txt"), headers={"Accept": "text/html"})
+    assert refused.status_code == 302
+    assert "not an image" in client.get("/").get_data(as_text=True)
+
+
+def test_same_bytes_twice_is_one_image(client, services):
+    first = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]
+    second = upload(client, (images.jpeg(), "copy of a.jpg")).get_json()["images"][0]
+
+    assert second["id"] == first["id"]
+    assert (first["duplicate"], second["duplicate"]) == (False, True)
+    assert len(services.repository.page()) == 1
+
+
+def test_failed_object_write_leaves_no_row(client, services):
+    services.originals.root.parent.mkdir(parents=True, exist_ok=True)
+    services.originals.root.write_text("a file where the bucket folder should be")
+
+    response = upload(client, (images.jpeg(), "a.jpg"))
+
+    assert response.status_code == 503
+    assert "Could not write" in response.get_json()["error"]
+    assert services.repository.page() == []
+
+
+def test_status_of_unknown_image_is_404_json(client):
+    response = client.get("/api/image_status/999")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "No image has id 999."}
+
+
+def test_health_is_fast_and_touches_nothing(client, services):
+    services.engine.dispose()
+    started = time.perf_counter()
+    response = client.get("/health")
+    assert response.get_json() == {"status": "ok"}
+    assert services.engine.pool.checkedout() == 0
+    assert time.perf_counter() - started < 0.5
+
+
+def test_gallery_is_newest_first_and_escapes_names(client, services):
+    for color, name in [("red", "first.jpg"), ("blue", "<img src=x onerror=alert(1)>.jpg")]:
+        upload(client, (images.jpeg(color=color), name))
+    services.local_bus.drain()
+
+    page = client.get("/gallery").get_data(as_text=True)
+
+    assert page.index("&lt;img src=x onerror=alert(1)&gt;.jpg") < page.index("first.jpg")
+    assert "<img src=x" not in page
+
+
+def test_media_refuses_paths_outside_the_bucket(client):
+    assert client.get("/media/images/../annotations.db").status_code == 404
+    assert client.get("/media/other/uploads/x.jpg").status_code == 404
