@@ -1,13 +1,18 @@
 """Gunicorn settings for the web app, in the container and for `make run`.
 
-Environment: PORT (default 5000), WEB_CONCURRENCY worker processes (default 2), GUNICORN_THREADS
-threads per worker (default 4). Command-line flags and GUNICORN_CMD_ARGS override this file, e.g.
-GUNICORN_CMD_ARGS="--bind 127.0.0.1:5000" to listen on this machine only.
+Environment (and `.env`, as the app reads it): PORT (default 5000), BIND_HOST (default 127.0.0.1, so
+`make run` serves this machine only; the container sets 0.0.0.0), WEB_CONCURRENCY worker processes
+(default 2), GUNICORN_THREADS threads per worker (default 4). Command-line flags and GUNICORN_CMD_ARGS
+override this file.
 """
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+from dotenv import find_dotenv, load_dotenv
+
+load_dotenv(find_dotenv(usecwd=True), override=False)
+
+bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 60

@@ -370,6 +370,7 @@ def test_web_factory_imports_from_the_image_files_alone(images):
 
 def test_gunicorn_config_reads_port_and_concurrency_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("BIND_HOST", "0.0.0.0")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     config = runpy.run_path(str(REPO / "web_app" / "gunicorn.conf.py"))
     assert config["bind"] == "0.0.0.0:8123"
@@ -380,9 +381,16 @@ def test_gunicorn_config_reads_port_and_concurrency_from_the_environment(monkeyp
     assert config["keepalive"] > 60, "must outlast the ALB idle timeout (60 s)"
 
 
-def test_gunicorn_config_defaults(monkeypatch):
-    for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
+def test_gunicorn_config_defaults_to_this_machine_only(monkeypatch, tmp_path):
+    for name in ("PORT", "BIND_HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env to read
     config = runpy.run_path(str(REPO / "web_app" / "gunicorn.conf.py"))
-    assert config["bind"] == "0.0.0.0:5000"
+    assert config["bind"] == "127.0.0.1:5000"
     assert config["workers"] == 2
+
+
+def test_web_image_listens_beyond_the_container(monkeypatch):
+    """The config binds 127.0.0.1 unless told otherwise; the image must tell it, or the ALB sees nothing."""
+    env_lines = [line for line in (REPO / "web_app" / "Dockerfile").read_text().splitlines() if "BIND_HOST=" in line]
+    assert env_lines and env_lines[0].split("BIND_HOST=")[1].split()[0] == "0.0.0.0"
