@@ -13,7 +13,7 @@ from annotation_core.database import create_schema, database_url, make_engine
 from annotation_core.logs import configure_logging
 from annotation_core.publishers import EventBridgePublisher, EventPublisher, LocalEventBus
 from annotation_core.repository import ImageRepository
-from annotation_core.secrets import resolve_secrets
+from annotation_core.secrets import SecretValue, resolve_secrets
 from annotation_core.settings import Settings, load_settings
 from annotation_core.storage import LocalFolderStore, ObjectStore, S3Store
 
@@ -55,7 +55,11 @@ def bootstrap(
 ) -> Services:
     """Build the services: S3 or folders, MySQL or SQLite, EventBridge or the local bus. Connects lazily."""
     settings = resolve_secrets(settings, secrets_client)
-    engine = engine or make_engine(database_url(settings))
+    if engine is None:
+        password = None
+        if settings.uses_mysql and settings.db_secret_arn and not settings.db_password:
+            password = SecretValue(settings.db_secret_arn, "DB_SECRET_ARN", secrets_client).get
+        engine = make_engine(database_url(settings), password)
     if create_tables:
         create_schema(engine)
     repository = ImageRepository(engine)

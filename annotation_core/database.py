@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,8 +29,15 @@ def database_url(settings: Settings) -> sa.URL:
     return sa.URL.create("sqlite", database=str(Path(settings.data_dir) / "annotations.db"))
 
 
-def make_engine(url: sa.URL | str) -> sa.Engine:
-    """Create an engine tuned for its dialect; connects lazily."""
+MYSQL_ACCESS_DENIED = 1045
+
+
+def make_engine(url: sa.URL | str, password: Callable[..., str] | None = None) -> sa.Engine:
+    """Create an engine tuned for its dialect; connects lazily.
+
+    `password(refresh=False)` supplies the MySQL password for each new connection; after an access-denied
+    answer it is asked again with `refresh=True`, so a rotated password is picked up without a restart.
+    """
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -38,7 +46,25 @@ def make_engine(url: sa.URL | str) -> sa.Engine:
         sa.event.listen(engine, "connect", _tune_sqlite)
         return engine
     # RDS closes idle connections; pre-ping and recycle keep warm Lambdas and web workers healthy.
-    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800, pool_size=5, max_overflow=5)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800, pool_size=5, max_overflow=5)
+    if password is not None:
+        sa.event.listen(engine, "do_connect", _connect_with(password))
+    return engine
+
+
+def _connect_with(password: Callable[..., str]):
+    def connect(dialect, _record, cargs, cparams):
+        cparams["password"] = password()
+        try:
+            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.Error as error:
+            if getattr(error, "errno", None) != MYSQL_ACCESS_DENIED:
+                raise
+            log.info("database refused the password; reading the secret again")
+            cparams["password"] = password(refresh=True)
+            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+
+    return connect
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
