@@ -38,7 +38,7 @@ def mysql_engine() -> Iterator[sa.Engine]:
 def engine(request, tmp_path) -> Iterator[sa.Engine]:
     """A real, empty database with the schema: SQLite always, and MySQL when TEST_MYSQL_URL is set."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        engine = make_engine(f"sqlite:///{tmp_path / 'annotations.db'}")  # the file DATA_DIR=tmp_path names
         create_schema(engine)
         yield engine
         engine.dispose()
@@ -76,3 +76,43 @@ def app(services):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials and region, so nothing can reach (or be billed by) real AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+class LambdaContext:
+    """The attributes of the Lambda runtime's context object that code may read."""
+
+    function_name = "test-function"
+    memory_limit_in_mb = 1024
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+@pytest.fixture
+def fake_gemini():
+    """A fake Gemini API on 127.0.0.1 that the real SDK talks to (see tests/fake_gemini.py)."""
+    from tests.fake_gemini import FakeGemini
+
+    with FakeGemini() as fake:
+        fake.caption = "A small red rectangle."
+        yield fake

@@ -12,16 +12,8 @@ from werkzeug.test import encode_multipart
 
 from annotation_core.settings import Settings
 from tests import images
-from tests.fake_gemini import FakeGemini
 
 JSON = {"Accept": "application/json"}
-
-
-@pytest.fixture
-def fake_gemini():
-    with FakeGemini() as fake:
-        fake.caption = "A red square on a plain background."
-        yield fake
 
 
 @pytest.fixture
@@ -62,7 +54,7 @@ def test_upload_makes_thumbnail_and_caption(client, services, fake_gemini):
     status = processed(client, services, created["id"])
     assert status["status"] == "completed", status
     assert status["thumbnail_status"] == status["caption_status"] == "completed"
-    assert status["caption"] == "A red square on a plain background."
+    assert status["caption"] == "A small red rectangle."
     assert status["filename"] == "holiday.jpg"
     assert status["uploaded_at"].endswith("Z")
     [request] = fake_gemini.requests
