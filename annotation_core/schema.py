@@ -91,7 +91,7 @@ def mysql_ddl() -> str:
     statements = [str(CreateTable(images).compile(dialect=dialect)).strip()]
     for index in sorted(images.indexes, key=lambda index: index.name):
         statements.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
-    header = "-- Generated from annotation_core/schema.py by `make schema`; do not edit by hand.\n"
+    header = "-- Generated from annotation_core/schema.py by `make schema`. Do not edit by hand.\n"
     return header + "".join(f"\n{statement};\n" for statement in statements)
 
 

@@ -1,4 +1,4 @@
--- Generated from annotation_core/schema.py by `make schema`; do not edit by hand.
+-- Generated from annotation_core/schema.py by `make schema`. Do not edit by hand.
 
 CREATE TABLE images (
 	id BIGINT NOT NULL AUTO_INCREMENT, 

@@ -60,3 +60,23 @@ def test_rotated_mysql_password_is_read_again_on_access_denied(mysql_engine):
         with mysql_engine.begin() as conn:
             conn.exec_driver_sql("DROP USER IF EXISTS 'rotating'@'%'")
     assert asked == [False, True]
+
+
+@pytest.mark.mysql
+def test_committed_schema_sql_applies_to_mysql(mysql_engine):
+    from pathlib import Path
+
+    from annotation_core.schema import metadata
+
+    text = (Path(__file__).parents[2] / "database" / "schema.sql").read_text()
+    statements = "\n".join(line for line in text.splitlines() if not line.startswith("--")).split(";")
+    metadata.drop_all(mysql_engine)
+    try:
+        with mysql_engine.begin() as conn:
+            for statement in statements:
+                if statement.strip():
+                    conn.exec_driver_sql(statement)
+        columns = {column["name"] for column in sa.inspect(mysql_engine).get_columns("images")}
+        assert {"thumbnail_status", "caption_status", "sha256", "caption_model"} <= columns
+    finally:
+        metadata.drop_all(mysql_engine)
