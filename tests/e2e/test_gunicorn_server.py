@@ -1,0 +1,97 @@
+"""`make run`'s server for real: gunicorn with its config, several processes, over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from tests import images
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, fake_gemini):
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path / "data"),
+        "GEMINI_API_KEY": "server-key",
+        "GEMINI_BASE_URL": fake_gemini.base_url,
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    process = subprocess.Popen(
+        [str(gunicorn), "-c", str(ROOT / "web_app" / "gunicorn.conf.py"), "web_app.app:create_app()"],
+        cwd=tmp_path,  # no .env of the developer's leaks in
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=1) as response:
+                assert json.load(response) == {"status": "ok"}
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"gunicorn did not start:\n{process.stdout.read().decode()}")
+            time.sleep(0.2)
+    yield base
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    process.stdout.close()
+
+
+def test_upload_over_http_is_processed_by_the_server_worker(server, fake_gemini):
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = opener.open(f"{server}/", timeout=10).read().decode()
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    photo = images.noisy_jpeg((4000, 3000))  # 12 megapixels
+    boundary, body = encode_multipart(MultiDict([("file", FileStorage(io.BytesIO(photo), "big.jpg"))]))
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"}
+    if token:
+        headers["X-CSRFToken"] = token.group(1)
+
+    started = time.monotonic()
+    with opener.open(urllib.request.Request(f"{server}/upload", data=body, headers=headers), timeout=30) as response:
+        assert response.status == 202
+        status_url = json.load(response)["images"][0]["status_url"]
+    while time.monotonic() - started < 30:
+        with opener.open(f"{server}{status_url}", timeout=10) as response:
+            status = json.load(response)
+        if status["status"] != "processing":
+            break
+        time.sleep(0.05)
+
+    assert status["status"] == "completed", status
+    assert status["caption"] == "A small red rectangle."
+    assert (status["width"], status["height"]) == (4000, 3000)
+    with opener.open(f"{server}{status['thumbnail_url']}", timeout=10) as response:
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
