@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -47,8 +47,9 @@ class LocalFolderStore:
 
     def path(self, key: str) -> Path:
         """Map a key to a file inside the root, refusing keys that would escape it."""
-        parts = PurePosixPath(key).parts
-        if not parts or key.startswith("/") or any(part in ("..", ".") for part in parts) or "\\" in key:
+        # Split the raw key: PurePosixPath would quietly drop "." and empty parts, aliasing other keys.
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts) or "\\" in key or "\x00" in key:
             raise StorageError(f"Refused object key {key!r}.")
         return self.root.joinpath(*parts)
 
@@ -93,8 +94,10 @@ class S3Store:
     def client(self) -> Any:
         if self._client is None:  # made on first use, never at import
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            # Presign with SigV4: SigV2 is legacy, refused in newer regions and for SSE-KMS objects.
+            self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
         return self._client
 
     def save(self, key: str, data: bytes, content_type: str) -> None:

@@ -1,0 +1,242 @@
+"""Object storage: the local-folder bucket on disk, and the S3 adapter against moto (in-process and over HTTP)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from annotation_core.errors import StorageError
+from annotation_core.events import ObjectCreated
+from annotation_core.storage import LocalFolderStore, S3Store
+from tests import images
+
+JPEG = images.jpeg((32, 24))
+KEY = "uploads/0123456789abcdef0123456789abcdef.jpg"
+
+
+# --- local folder ---
+
+
+@pytest.fixture
+def folder(tmp_path) -> LocalFolderStore:
+    return LocalFolderStore(tmp_path / "images", "images", "/media/images/")
+
+
+def files_under(root) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+
+def test_local_save_load_exists_delete(folder):
+    assert not folder.exists(KEY)
+    folder.save(KEY, JPEG, "image/jpeg")
+    assert folder.exists(KEY)
+    assert folder.load(KEY) == JPEG
+    assert (folder.root / "uploads" / "0123456789abcdef0123456789abcdef.jpg").read_bytes() == JPEG
+    folder.save(KEY, b"replaced", "image/jpeg")
+    assert folder.load(KEY) == b"replaced"
+    folder.delete(KEY)
+    assert not folder.exists(KEY)
+    folder.delete(KEY)  # deleting a missing object is not an error, as on S3
+
+
+def test_local_url_joins_prefix_and_key(folder):
+    assert folder.url(KEY) == f"/media/images/{KEY}"
+
+
+def test_local_atomic_write_leaves_no_temporary_files(folder):
+    for n in range(3):
+        folder.save(f"uploads/{n}.jpg", JPEG, "image/jpeg")
+    folder.save("uploads/0.jpg", b"again", "image/jpeg")
+    assert files_under(folder.root) == ["uploads/0.jpg", "uploads/1.jpg", "uploads/2.jpg"]
+
+
+def test_local_failed_write_raises_storage_error_and_leaves_nothing(folder):
+    folder.root.mkdir(parents=True)
+    (folder.root / "uploads").write_bytes(b"a file where a folder should be")
+    with pytest.raises(StorageError, match="uploads/x.jpg"):
+        folder.save("uploads/x.jpg", JPEG, "image/jpeg")
+    assert files_under(folder.root) == ["uploads"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "../escape.jpg",
+        "uploads/../../escape.jpg",
+        "uploads/..",
+        "./uploads/x.jpg",
+        "uploads/./x.jpg",
+        "uploads//x.jpg",
+        "uploads/",
+        "uploads/x\x00.jpg",
+        "/etc/passwd",
+        "/uploads/x.jpg",
+        "uploads\\x.jpg",
+        "..\\..\\escape.jpg",
+        "C:\\Windows\\x.jpg",
+    ],
+)
+def test_local_refuses_keys_that_could_escape_the_root(folder, tmp_path, key):
+    for operation in (
+        lambda: folder.save(key, JPEG, "image/jpeg"),
+        lambda: folder.load(key),
+        lambda: folder.exists(key),
+        lambda: folder.delete(key),
+    ):
+        with pytest.raises(StorageError, match="Refused object key"):
+            operation()
+    assert files_under(tmp_path) == []
+
+
+def test_local_load_of_a_missing_key_raises_storage_error(folder):
+    with pytest.raises(StorageError, match="missing") as caught:
+        folder.load("uploads/missing.jpg")
+    assert caught.value.http_status == 503
+    assert "upload the image again" in caught.value.message
+
+
+def test_local_on_created_is_called_after_the_file_exists(tmp_path):
+    seen = []
+
+    def on_created(created: ObjectCreated) -> None:
+        # The handler loads the object at once, as the thumbnail job would.
+        seen.append((created, store.exists(created.key), store.load(created.key)))
+
+    store = LocalFolderStore(tmp_path / "images", "images", "/media/images", on_created)
+    store.save(KEY, JPEG, "image/jpeg")
+    assert seen == [(ObjectCreated("images", KEY), True, JPEG)]
+
+
+def test_local_on_created_is_not_called_when_the_write_fails(tmp_path):
+    seen = []
+    store = LocalFolderStore(tmp_path / "images", "images", "/media/images", seen.append)
+    with pytest.raises(StorageError):
+        store.save("../x.jpg", JPEG, "image/jpeg")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "uploads").write_bytes(b"")
+    with pytest.raises(StorageError):
+        store.save(KEY, JPEG, "image/jpeg")
+    assert seen == []
+
+
+# --- S3 against moto ---
+
+BUCKET = "image-annotation-originals-test"
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials and region, so nothing can reach (or be billed by) real AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture
+def s3(aws_env) -> Iterator:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+@pytest.fixture
+def store(s3) -> S3Store:
+    return S3Store(BUCKET, s3, url_seconds=600)
+
+
+def test_s3_save_sets_content_type_and_load_returns_the_bytes(store, s3):
+    store.save(KEY, JPEG, "image/jpeg")
+    head = s3.head_object(Bucket=BUCKET, Key=KEY)
+    assert head["ContentType"] == "image/jpeg"
+    assert head["ContentLength"] == len(JPEG)
+    assert store.load(KEY) == JPEG
+
+
+def test_s3_exists_and_delete(store):
+    assert store.exists(KEY) is False
+    store.save(KEY, JPEG, "image/jpeg")
+    assert store.exists(KEY) is True
+    store.delete(KEY)
+    assert store.exists(KEY) is False
+    store.delete(KEY)  # idempotent
+
+
+def test_s3_load_of_a_missing_key_raises_storage_error(store):
+    with pytest.raises(StorageError, match="missing") as caught:
+        store.load("uploads/missing.jpg")
+    assert BUCKET in caught.value.message and "upload the image again" in caught.value.message
+
+
+def test_s3_errors_become_storage_errors(s3):
+    store = S3Store("no-such-bucket", s3)
+    with pytest.raises(StorageError, match="no-such-bucket"):
+        store.save(KEY, JPEG, "image/jpeg")
+    with pytest.raises(StorageError, match="no-such-bucket"):
+        store.load(KEY)
+
+
+def test_s3_url_is_a_sigv4_presigned_get_for_the_key(s3):
+    store = S3Store(BUCKET, url_seconds=600)  # the client production makes for itself
+    store.save(KEY, JPEG, "image/jpeg")
+    url = store.url(KEY)
+    parts = urlsplit(url)
+    assert parts.scheme == "https"
+    assert parts.path.endswith(f"/{KEY}")
+    assert BUCKET in parts.netloc + parts.path
+    query = parse_qs(parts.query)
+    assert "X-Amz-Signature" in query
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Expires"] == ["600"]
+    assert "/us-east-1/s3/aws4_request" in query["X-Amz-Credential"][0]
+
+
+def test_s3_client_is_made_lazily_from_the_environment(s3):
+    store = S3Store(BUCKET)
+    assert store._client is None, "nothing connects at construction"
+    store.save(KEY, JPEG, "image/png")
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["ContentType"] == "image/png"
+    assert store.load(KEY) == JPEG
+
+
+@pytest.fixture
+def moto_server(aws_env) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    server._server.server_close()
+
+
+def test_s3_presigned_url_serves_the_bytes_over_real_http(moto_server, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)  # the store's own client talks to the server
+    bucket = "presigned-over-http"
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    store = S3Store(bucket, url_seconds=60)
+    store.save(KEY, JPEG, "image/jpeg")
+
+    url = store.url(KEY)
+    assert url.startswith(moto_server) and "X-Amz-Signature" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.read() == JPEG
+
+    # The bucket is private: without the signed query the same object is refused.
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url.split("?", 1)[0], timeout=10)
+    caught.value.close()
+    assert caught.value.code == 403
