@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from PIL import Image
 
 from annotation_core.database import create_schema, database_url, make_engine
 from annotation_core.logs import configure_logging
@@ -55,6 +56,8 @@ def bootstrap(
 ) -> Services:
     """Build the services: S3 or folders, MySQL or SQLite, EventBridge or the local bus. Connects lazily."""
     settings = resolve_secrets(settings, secrets_client)
+    # Our own check refuses images over MAX_IMAGE_PIXELS; Pillow's guard (2x its limit) must not be stricter.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.max_image_pixels)
     if engine is None:
         password = None
         if settings.uses_mysql and settings.db_secret_arn and not settings.db_password:

@@ -22,21 +22,26 @@ class EventPublisher(Protocol):
 
 
 class LocalEventBus:
-    """An in-process stand-in for S3 → EventBridge → Lambda: every subscriber gets each event on a pool."""
+    """An in-process stand-in for S3 → EventBridge → Lambda: every subscriber gets each event.
+
+    Each subscriber has its own pool of `workers` threads, as each Lambda scales on its own: slow captions
+    never hold up thumbnails.
+    """
 
     def __init__(self, workers: int = 2):
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="event-bus")
-        self._handlers: list[EventHandler] = []
+        self.workers = workers
+        self._subscribers: list[tuple[EventHandler, ThreadPoolExecutor]] = []
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
 
     def subscribe(self, handler: EventHandler) -> None:
-        self._handlers.append(handler)
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"event-bus-{len(self._subscribers)}")
+        self._subscribers.append((handler, pool))
 
     def publish(self, created: ObjectCreated) -> None:
         event = eventbridge_event(created)
-        for handler in self._handlers:
-            future = self._pool.submit(handler, event)
+        for handler, pool in self._subscribers:
+            future = pool.submit(handler, event)
             with self._lock:
                 self._pending.add(future)
             future.add_done_callback(self._settled)
@@ -59,7 +64,8 @@ class LocalEventBus:
             wait(pending, timeout=remaining)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        for _handler, pool in self._subscribers:
+            pool.shutdown(wait=True, cancel_futures=False)
 
 
 class EventBridgePublisher:
