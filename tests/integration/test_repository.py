@@ -406,31 +406,31 @@ def test_search_operators_and_punctuation_are_plain_text(repo, captioned):
     assert search(repo, "bicycle, harbour.") == {captioned["bicycle"]}
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        '"cat" OR -dog*',
-        '"',
-        "*",
-        "-",
-        "+",
-        "~bicycle",
-        "@3",
-        "NEAR(bicycle harbour)",
-        "caption:bicycle",
-        "bicycle AND",
-        "NOT",
-        "'; DROP TABLE images; --",
-        "%_\\",
-        "()",
-        "<>",
-        "^bicycle",
-    ],
-)
-def test_search_never_errors_on_query_syntax(repo, captioned, query):
-    result = repo.page(query=query)
-    assert isinstance(result, list)
-    assert all(isinstance(record, ImageRecord) for record in result)
+NASTY_QUERIES = [
+    '"cat" OR -dog*',
+    '"',
+    "*",
+    "-",
+    "+",
+    "~bicycle",
+    "@3",
+    "NEAR(bicycle harbour)",
+    "caption:bicycle",
+    "bicycle AND",
+    "NOT",
+    "'; DROP TABLE images; --",
+    "%_\\",
+    "()",
+    "<>",
+    "^bicycle",
+]
+
+
+def test_search_never_errors_on_query_syntax(repo, captioned):
+    for query in NASTY_QUERIES:
+        result = repo.page(query=query)
+        assert isinstance(result, list), query
+        assert all(isinstance(record, ImageRecord) for record in result), query
     assert len(repo.page()) == 4, "the table is intact"
 
 
