@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from annotation_core.errors import PublishError
 from annotation_core.events import ObjectCreated, eventbridge_event, put_events_entry
 
@@ -84,7 +86,12 @@ class EventBridgePublisher:
         return self._client
 
     def publish(self, created: ObjectCreated) -> None:
-        response = self.client.put_events(Entries=[put_events_entry(created, self.bus_name)])
+        try:
+            response = self.client.put_events(Entries=[put_events_entry(created, self.bus_name)])
+        except (BotoCoreError, ClientError) as error:  # no such bus, access denied, endpoint unreachable
+            raise PublishError(
+                f"Could not publish the retry event to EventBridge bus {self.bus_name!r} ({error}); try again later."
+            ) from error
         if response.get("FailedEntryCount"):
             entry = response["Entries"][0]
             raise PublishError(f"EventBridge refused the retry event: {entry.get('ErrorMessage', 'unknown error')}.")

@@ -278,3 +278,11 @@ def test_a_failed_entry_raises_publish_error():
     [entry] = client.entries
     assert entry["EventBusName"] == "image-bus"
     assert entry["Source"] == RETRY_SOURCE
+
+
+def test_an_api_error_raises_publish_error_naming_the_bus(eventbridge_to_sqs):
+    events, _sqs, _queue_url = eventbridge_to_sqs
+    with pytest.raises(PublishError, match="'no-such-bus'") as caught:
+        EventBridgePublisher("no-such-bus", events).publish(ObjectCreated(BUCKET, "uploads/x.jpg"))
+    assert caught.value.http_status == 503
+    assert "try again later" in caught.value.message
