@@ -1,0 +1,97 @@
+"""`pipeline`: upload → thumbnail completed through the real local pipeline (Flask, SQLite, folders, bus)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+from functools import partial
+
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from annotation_core.bootstrap import Services, bootstrap
+from annotation_core.records import JobState
+from annotation_core.repository import utcnow
+from annotation_core.settings import Settings
+from benchmarks.photos import jpeg
+from benchmarks.report import Report
+from benchmarks.timing import Stats, measure
+from lambda_functions.thumbnail_lambda.thumbnailer import make_thumbnail
+from web_app.app import create_app
+
+TARGET_MS = 2000  # the issue: "under 2 s for a 12-megapixel JPEG"
+
+
+def upload_once(client, services: Services, data: bytes, name: str) -> dict[str, float]:
+    """POST one file, wait until the bus is idle; times to the 202, to thumbnail_finished_at and to idle."""
+    boundary, body = encode_multipart(MultiDict([("file", FileStorage(io.BytesIO(data), name))]))
+    started_at, started = utcnow(), time.perf_counter()
+    response = client.post(
+        "/upload",
+        data=body,
+        headers={"Accept": "application/json"},
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    answered = time.perf_counter()
+    if response.status_code != 202:
+        raise RuntimeError(f"upload refused: {response.status_code} {response.get_data(as_text=True)[:200]}")
+    if not services.local_bus.drain(timeout=60):
+        raise RuntimeError("jobs did not finish within 60 s")
+    idle = time.perf_counter()
+    record = services.repository.get(response.get_json()["images"][0]["id"])
+    if record.thumbnail_status is not JobState.COMPLETED:
+        raise RuntimeError(f"thumbnail {record.thumbnail_status}: {record.thumbnail_error}")
+    return {
+        "request": (answered - started) * 1000,
+        "thumbnail": (record.thumbnail_finished_at - started_at).total_seconds() * 1000,
+        "idle": (idle - started) * 1000,
+    }
+
+
+def run(quick: bool) -> Report:
+    size, uploads = ((2000, 1500), 3) if quick else ((4000, 3000), 10)
+    files = [jpeg(size, seed=seed) for seed in range(uploads + 1)]  # distinct bytes: no duplicate short-cut
+    # Without a Gemini key every caption job fails at once, as designed; its warnings are expected here.
+    logging.getLogger("annotation_core").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        services = bootstrap(Settings(data_dir=tmp), create_tables=True)
+        app = create_app(services=services)
+        # Benchmark only: the JSON client here holds no CSRF token; the check itself costs microseconds.
+        app.config["WTF_CSRF_ENABLED"] = False
+        client = app.test_client()
+        try:
+            cold = upload_once(client, services, files[0], "cold.jpg")
+            samples = [upload_once(client, services, data, f"photo-{i}.jpg") for i, data in enumerate(files[1:])]
+        finally:
+            app.extensions["local_worker"].stop()
+            services.close()
+        box = services.settings.thumbnail_box
+    bare = measure({"make_thumbnail": partial(make_thumbnail, files[1], box)}, rounds=uploads)["make_thumbnail"]
+
+    report = Report(
+        "pipeline",
+        "upload → thumbnail completed, local pipeline (Flask test client, SQLite, folder buckets, event bus)",
+        {
+            "image": f"{size[0]}x{size[1]}",
+            "jpeg_kib": len(files[1]) // 1024,
+            "uploads": uploads,
+            "thumbnail_box": f"{box[0]}x{box[1]}",
+            "worker_threads": services.settings.worker_threads,
+        },
+    )
+    stats = {phase: Stats(tuple(sample[phase] for sample in samples)) for phase in ("request", "thumbnail", "idle")}
+    report.results = {
+        "POST /upload → 202": stats["request"].as_dict(),
+        "upload → thumbnail completed": stats["thumbnail"].as_dict(),
+        "upload → all jobs settled": stats["idle"].as_dict(),
+        "make_thumbnail alone (ref)": bare.as_dict(),
+        "first upload (cold), → thumbnail": {"n": 1, "median_ms": cold["thumbnail"]},
+    }
+    report.ratios["upload→thumbnail / make_thumbnail alone"] = stats["thumbnail"].median / bare.median
+    p95 = stats["thumbnail"].p95
+    verdict = "PASS" if p95 < TARGET_MS else "FAIL"
+    report.checks[f"upload → thumbnail p95 under {TARGET_MS} ms"] = f"{verdict} ({p95:.0f} ms)"
+    report.notes.append("no Gemini key: caption jobs fail at once; 'all jobs settled' includes them")
+    return report

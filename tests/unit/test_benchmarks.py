@@ -1,0 +1,48 @@
+"""`python -m benchmarks --quick` runs and writes well-formed results (no timing thresholds here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, dict]:
+    """Run the quick thumbnail and gallery benchmarks once, in a subprocess as `make bench` would."""
+    out = tmp_path_factory.mktemp("bench")
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "thumbnail", "--only", "gallery"]
+    done = subprocess.run([*command, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("== ") == 2
+    return {name: json.loads((out / f"{name}.json").read_text()) for name in ("thumbnail", "gallery")}
+
+
+@pytest.mark.parametrize("name", ["thumbnail", "gallery"])
+def test_results_are_complete_and_positive(results, name):
+    result = results[name]
+    assert result["name"] == name
+    assert result["quick"] is True
+    assert {"params", "results", "ratios", "checks", "notes", "environment"} <= result.keys()
+    assert result["results"] and result["ratios"]
+    for case, metrics in result["results"].items():
+        assert metrics["n"] >= 1, case
+        assert all(value > 0 for value in metrics.values()), (case, metrics)
+    assert all(value > 0 for value in result["ratios"].values()), result["ratios"]
+
+
+def test_thumbnail_reports_time_and_memory_against_references(results):
+    ratios = results["thumbnail"]["ratios"]
+    assert {"jpeg128 make_thumbnail / reduced decode", "memory make_thumbnail / full decode"} <= ratios.keys()
+    assert results["thumbnail"]["results"]["memory.make_thumbnail"]["peak_growth_mib"] > 0
+
+
+def test_gallery_reports_the_query_plans(results):
+    notes = results["gallery"]["notes"]
+    assert any(note.startswith("plan page(query=") for note in notes)
+    assert "sqlite3 newest page (ref)" in results["gallery"]["results"]
