@@ -49,17 +49,17 @@ class LocalEventBus:
             future.add_done_callback(self._settled)
 
     def _settled(self, future: Future) -> None:
-        with self._lock:
-            self._pending.discard(future)
         if future.exception() is not None:  # a handler that raises is a bug: AWS would retry, we log
             log.error("event handler failed", exc_info=future.exception())
+        with self._lock:  # only now is the event handled, logging included (drain waits for this)
+            self._pending.discard(future)
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every published event has been handled; True if the bus went idle in time."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                pending = {future for future in self._pending if not future.done()}
+                pending = set(self._pending)
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
                 return not pending

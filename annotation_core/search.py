@@ -16,17 +16,26 @@ def search_words(text: str) -> list[str]:
     return _WORD.findall(text)[:16]
 
 
-def text_match(dialect_name: str, text: str) -> sa.ColumnElement[bool] | None:
-    """Condition matching images whose caption or file name has every word (the last as a prefix)."""
+def text_match(
+    dialect_name: str, text: str, before_id: int | None = None, limit: int | None = None
+) -> sa.ColumnElement[bool] | None:
+    """Condition matching images whose caption or file name has every word (the last as a prefix).
+
+    With `limit`, SQLite takes only the newest `limit` matches below `before_id` straight from the text
+    index (FTS5 orders by rowid = image id), instead of collecting every match and sorting them.
+    """
     words = search_words(text)
     if not words:
         return None
     if dialect_name == "sqlite":
         terms = [f'"{word}"' for word in words[:-1]] + [f'"{words[-1]}"*']
-        fts = sa.text("SELECT rowid FROM images_fts WHERE images_fts MATCH :match").bindparams(
-            match=" AND ".join(terms)
-        )
-        return images.c.id.in_(fts.columns(sa.column("rowid")))
+        hits = sa.select(sa.column("rowid")).select_from(sa.table("images_fts"))
+        hits = hits.where(sa.text("images_fts MATCH :match").bindparams(match=" AND ".join(terms)))
+        if before_id is not None:
+            hits = hits.where(sa.column("rowid") < before_id)
+        if limit is not None:
+            hits = hits.order_by(sa.column("rowid").desc()).limit(limit)
+        return images.c.id.in_(hits)
     # MySQL/MariaDB: the FULLTEXT index in boolean mode, every word required.
     terms = [f"+{word}" for word in words[:-1]] + [f"+{words[-1]}*"]
     return sa.text("MATCH (caption, filename) AGAINST (:match IN BOOLEAN MODE)").bindparams(match=" ".join(terms))

@@ -123,11 +123,6 @@ def _report(params: dict, stats: dict, plans: dict[str, str]) -> Report:
     report.checks["search for a common word within 3x of the rowid-ordered FTS form"] = (
         "PASS" if search <= 3 else "FAIL"
     )
-    if "LIST SUBQUERY" in plans[f"page(query={COMMON})"]:
-        report.notes.append(
-            "page(query=...) collects every match (IN-subquery) before taking the newest 48: "
-            "its cost grows with the number of matches"
-        )
     if "TEMP B-TREE" in plans["page(status=failed)"]:
         report.notes.append(
             "page(status=failed) sorts every failed row (temp B-tree for ORDER BY): "
