@@ -1,19 +1,62 @@
-"""The JSON API."""
+"""The JSON API: list and search images, read one, retry its failed jobs, delete it; and its OpenAPI file."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import functools
+import json
+from pathlib import Path
+from typing import Any
 
-from annotation_core.errors import ImageNotFoundError
+from flask import Blueprint, request
+
+from annotation_core.image_actions import delete_image, retry_image
+from web_app.listing import load_page, parse_query
 from web_app.presenters import image_json
 from web_app.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
+STATIC = Path(__file__).parent / "static"
+
+
+@bp.get("/images")
+def list_images():
+    """Newest first; `q` searches captions and file names, `status` filters, `cursor` continues."""
+    page = load_page(parse_query(request.args))
+    return {"images": [image_json(record, services()) for record in page.records], "next_cursor": page.next_cursor}
+
+
+@bp.get("/images/<int:image_id>")
+def get_image(image_id: int):
+    return image_json(services().repository.get(image_id), services())
+
 
 @bp.get("/image_status/<int:image_id>")
 def image_status(image_id: int):
-    record = services().repository.find(image_id)
-    if record is None:
-        raise ImageNotFoundError(f"No image has id {image_id}.")
-    return image_json(record, services())
+    """The same document as `/api/images/<id>`; the URL uploads answer with."""
+    return get_image(image_id)
+
+
+@bp.post("/images/<int:image_id>/retry")
+def retry(image_id: int):
+    """Put the image's failed jobs back to pending and announce it again; 202 with what was reset."""
+    record, reset = retry_image(services(), image_id)
+    return {"image": image_json(record, services()), "retried": [str(job) for job in reset]}, 202
+
+
+@bp.delete("/images/<int:image_id>")
+def delete(image_id: int):
+    """Delete the row, the original and the thumbnail; 204, then 404 for this id."""
+    delete_image(services(), image_id)
+    return "", 204
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of this API (kept in web_app/static/openapi.json, packaged with the app)."""
+    return openapi_document()
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    return json.loads((STATIC / "openapi.json").read_text(encoding="utf-8"))

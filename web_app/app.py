@@ -10,7 +10,7 @@ from flask import Flask
 from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.logs import configure_logging
 from annotation_core.settings import Settings, load_settings
-from web_app import api, errors, health, media, pages, uploads
+from web_app import api, errors, health, image_forms, media, pages, security, uploads
 
 REQUEST_FILES_LIMIT = 20  # files in one upload request; each is also held to MAX_UPLOAD_MB
 
@@ -28,11 +28,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config.update(
         SECRET_KEY=settings.flask_secret_key or _local_secret_key(Path(settings.data_dir)),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes * REQUEST_FILES_LIMIT + 2**20,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # documents keep the order presenters give them (id first)
     app.extensions["annotation"] = services
-    for blueprint in (pages.bp, uploads.bp, api.bp, media.bp, health.bp):
+    for blueprint in (pages.bp, uploads.bp, image_forms.bp, api.bp, media.bp, health.bp):
         app.register_blueprint(blueprint)
+    security.init_app(app, uses_s3=settings.uses_s3)
     errors.init_app(app)
 
     if services.local_bus is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from annotation_core.errors import AnnotationError
@@ -38,6 +39,11 @@ def init_app(app: Flask) -> None:
     def too_large(_error: RequestEntityTooLarge):
         limit = app.extensions["annotation"].settings.max_upload_mb
         return render_error(f"The upload is too large: each image may be at most {limit} MiB.", 413)
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(error: CSRFError):
+        log.warning("refused %s %s: %s", request.method, request.path, error.description)
+        return render_error(f"{error.description} Reload the page and try again.", 400)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

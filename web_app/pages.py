@@ -1,27 +1,64 @@
-"""HTML pages: the upload form and the gallery."""
+"""HTML pages: upload (with the live gallery under it), the searchable gallery, and one image's detail."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from annotation_core.records import JobState
-from web_app.presenters import image_json
+from annotation_core.records import Job, JobState
+from web_app.listing import DEFAULT_LIMIT, GalleryQuery, load_page, parse_query
+from web_app.presenters import human_size, image_json
 from web_app.services import services
 
 bp = Blueprint("pages", __name__)
 
-PAGE_SIZE = 48
+LATEST_ON_UPLOAD_PAGE = 24
+
+
+@bp.app_template_filter("human_size")
+def human_size_filter(size_bytes: int) -> str:
+    return human_size(size_bytes)
 
 
 @bp.get("/")
 def index():
-    return render_template("index.html", max_upload_mb=services().settings.max_upload_mb)
+    """Upload page; the newest photos below it fill in live while uploads run."""
+    page = load_page(GalleryQuery(limit=LATEST_ON_UPLOAD_PAGE))
+    return render_template(
+        "index.html",
+        settings=services().settings,
+        images=[image_json(record, services()) for record in page.records],
+        next_cursor=page.next_cursor,
+    )
 
 
 @bp.get("/gallery")
 def gallery():
-    before = request.args.get("before", type=int)
-    records = services().repository.page(before_id=before, limit=PAGE_SIZE + 1)
-    older = records[PAGE_SIZE - 1].id if len(records) > PAGE_SIZE else None
-    images = [image_json(record, services()) for record in records[:PAGE_SIZE]]
-    return render_template("gallery.html", images=images, older=older, JobState=JobState)
+    """Newest first, searchable (`q`), filterable (`status`), paged by `cursor`."""
+    query = parse_query(request.args)
+    page = load_page(query)
+    return render_template(
+        "gallery.html",
+        images=[image_json(record, services()) for record in page.records],
+        next_cursor=page.next_cursor,
+        query=query,
+        first_page=query.before_id is None,
+        # Links to the newest and the next page keep the search, filter and page size.
+        filters={
+            "q": query.text or None,
+            "status": query.status.value if query.status else None,
+            "limit": query.limit if query.limit != DEFAULT_LIMIT else None,
+        },
+    )
+
+
+@bp.get("/images/<int:image_id>")
+def image_detail(image_id: int):
+    """The original scaled to the screen, everything we know about it, and retry and delete."""
+    record = services().repository.get(image_id)
+    return render_template(
+        "detail.html",
+        image=image_json(record, services()),
+        record=record,
+        jobs=list(Job),
+        can_retry=any(record.job_state(job) is JobState.FAILED for job in Job),
+    )

@@ -29,6 +29,8 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "original_url": services.originals.url(record.original_key),
         "thumbnail_error": record.thumbnail_error,
         "caption_error": record.caption_error,
+        "thumbnail_attempts": record.thumbnail_attempts,
+        "caption_attempts": record.caption_attempts,
         "filename": record.filename,
         "mime_type": record.mime_type,
         "width": record.width,
@@ -37,4 +39,17 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "uploaded_at": iso(record.uploaded_at),
         "updated_at": iso(record.updated_at),
         "status_url": url_for("api.image_status", image_id=record.id),
+        "detail_url": url_for("pages.image_detail", image_id=record.id),
     }
+
+
+def human_size(size_bytes: int) -> str:
+    """A byte count as people read it: 512 bytes, 3.4 KiB, 12.0 MiB."""
+    if size_bytes < 1024:
+        return f"{size_bytes} bytes"
+    size = float(size_bytes)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"

@@ -33,6 +33,7 @@ def upload():
                 "filename": result.record.filename,
                 "duplicate": result.duplicate,
                 "status_url": url_for("api.image_status", image_id=result.record.id),
+                "detail_url": url_for("pages.image_detail", image_id=result.record.id),
             }
             for result in stored
         ]

@@ -7,11 +7,9 @@ import time
 
 import pytest
 from PIL import Image
-from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.test import encode_multipart
 
 from annotation_core.settings import Settings
-from tests import images
+from tests import images, web_client
 
 JSON = {"Accept": "application/json"}
 
@@ -30,9 +28,8 @@ def settings(tmp_path, fake_gemini) -> Settings:
 
 
 def upload(client, *files: tuple[bytes, str], headers=JSON):
-    # Encode the body ourselves: the test client would spool a large one to a temp file it never closes.
-    boundary, body = encode_multipart(MultiDict([("file", FileStorage(io.BytesIO(c), n)) for c, n in files]))
-    return client.post("/upload", data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}")
+    # As the upload page's script does: the session's CSRF token in X-CSRFToken (see tests/web_client.py).
+    return web_client.upload(client, *files, headers=headers)
 
 
 def processed(client, services, image_id: int) -> dict:
@@ -156,7 +153,7 @@ def test_bad_upload_is_refused_and_nothing_is_stored(client, services, content, 
 
 
 def test_request_without_files_is_refused(client):
-    response = client.post("/upload", data={}, headers=JSON)
+    response = upload(client)
     assert response.status_code == 400
     assert "file" in response.get_json()["error"]
 

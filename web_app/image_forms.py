@@ -1,0 +1,29 @@
+"""The detail page's forms: retry an image's failed jobs, delete an image (CSRF field `csrf_token`)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, url_for
+
+from annotation_core.image_actions import delete_image, retry_image
+from web_app.services import services
+
+bp = Blueprint("image_forms", __name__, url_prefix="/images")
+
+
+@bp.post("/<int:image_id>/retry")
+def retry(image_id: int):
+    """Put failed jobs back to pending and show the page again; it follows them live."""
+    _record, reset = retry_image(services(), image_id)
+    if reset:
+        flash(f"Retrying the {' and '.join(str(job) for job in reset)}.", "success")
+    else:
+        flash("Nothing had failed; unfinished jobs were announced again.", "info")
+    return redirect(url_for("pages.image_detail", image_id=image_id))
+
+
+@bp.post("/<int:image_id>/delete")
+def delete(image_id: int):
+    """Delete the image, its original and its thumbnail, then go back to the gallery."""
+    record = delete_image(services(), image_id)
+    flash(f"Deleted {record.filename}.", "success")
+    return redirect(url_for("pages.gallery"))

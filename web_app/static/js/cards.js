@@ -1,0 +1,58 @@
+// Gallery cards: fill one from an image's status document, add new ones, follow those still processing.
+import { watch } from "./poller.js";
+
+const JOBS = ["thumbnail", "caption"];
+
+export function renderCard(card, image) {
+  card.dataset.imageId = image.id;
+  card.dataset.status = image.status;
+  card.dataset.statusUrl = image.status_url;
+  const link = card.querySelector(".thumb");
+  link.href = image.detail_url;
+  const label = image.caption || image.filename;
+  let img = link.querySelector("img");
+  if (image.thumbnail_url && !img) {
+    img = document.createElement("img");
+    img.src = image.thumbnail_url;
+    link.replaceChildren(img);
+  }
+  if (img) img.alt = label;
+  else link.replaceChildren(placeholder(`${image.filename} (thumbnail ${image.thumbnail_status})`));
+  const caption = card.querySelector(".caption");
+  caption.textContent = image.caption || image.caption_error || "";
+  caption.classList.toggle("caption-error", !image.caption && Boolean(image.caption_error));
+  card.querySelector(".filename").textContent = image.filename;
+  for (const job of JOBS) {
+    const badge = card.querySelector(`[data-job="${job}"]`);
+    const state = image[`${job}_status`];
+    badge.className = `badge badge-${state}`;
+    badge.textContent = `${job[0].toUpperCase()}${job.slice(1)}: ${state}`;
+  }
+}
+
+function placeholder(text) {
+  const span = document.createElement("span");
+  span.className = "placeholder";
+  span.textContent = text;
+  return span;
+}
+
+export function follow(card) {
+  watch(card.dataset.statusUrl, (image) => {
+    if (image === null) card.remove();
+    else renderCard(card, image);
+  });
+}
+
+export function followProcessing(gallery) {
+  for (const card of gallery.querySelectorAll('.card[data-status="processing"]')) follow(card);
+}
+
+export function showImage(gallery, image) {
+  // Put a newly uploaded image first (once), and follow it until both jobs have settled.
+  if (gallery.querySelector(`.card[data-image-id="${image.id}"]`)) return;
+  const card = document.getElementById("card-template").content.firstElementChild.cloneNode(true);
+  renderCard(card, image);
+  gallery.prepend(card);
+  if (image.status === "processing") follow(card);
+}
