@@ -1,0 +1,191 @@
+"""The JSON API through Flask's test client, on SQLite and MySQL: list, search, filter, page, read, retry, delete."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from annotation_core.records import JobState
+from annotation_core.settings import Settings
+from tests import images
+from tests.web_client import JSON, csrf_token, seed
+from web_app.listing import MAX_LIMIT, encode_cursor
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def settings(tmp_path, fake_gemini) -> Settings:
+    return Settings(
+        data_dir=str(tmp_path / "data"),
+        thumbnail_width=128,
+        thumbnail_height=128,
+        gemini_api_key="test-key",
+        gemini_base_url=fake_gemini.base_url,
+        gemini_max_attempts=2,
+    )
+
+
+def seed_many(services, count: int) -> list[int]:
+    return [seed(services, f"photo-{n}.jpg", images.jpeg(color=(n * 40 % 256, 80, 120))) for n in range(count)]
+
+
+def listing(client, query: str = "") -> dict:
+    response = client.get(f"/api/images{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_list_is_newest_first_and_pages_by_cursor_to_the_end(client, services):
+    ids = seed_many(services, 5)
+
+    first = listing(client, "?limit=2")
+    second = listing(client, f"?limit=2&cursor={first['next_cursor']}")
+    last = listing(client, f"?limit=2&cursor={second['next_cursor']}")
+
+    pages = [[image["id"] for image in page["images"]] for page in (first, second, last)]
+    assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
+    assert last["next_cursor"] is None
+    assert first["images"][0]["status"] == "completed"
+    assert first["images"][0]["detail_url"] == f"/images/{ids[4]}"
+
+
+def test_cursor_pages_stay_stable_while_new_images_arrive(client, services):
+    ids = seed_many(services, 3)
+    first = listing(client, "?limit=2")
+
+    newer = seed(services, "arrived-meanwhile.jpg", images.jpeg(color="purple"))
+    second = listing(client, f"?limit=2&cursor={first['next_cursor']}")
+
+    assert [image["id"] for image in second["images"]] == [ids[0]]
+    assert listing(client, "?limit=1")["images"][0]["id"] == newer
+
+
+def test_search_matches_caption_words_and_file_name_prefixes(client, services, fake_gemini):
+    lighthouse = seed(services, "coast.jpg", images.jpeg(color="white"), fake_gemini, "A lighthouse above the waves.")
+    market = seed(services, "market-day.png", images.image_bytes("PNG", color="orange"), fake_gemini, "Fruit stalls.")
+
+    assert [image["id"] for image in listing(client, "?q=lighthouse")["images"]] == [lighthouse]
+    assert [image["id"] for image in listing(client, "?q=Fruit")["images"]] == [market]
+    assert [image["id"] for image in listing(client, "?q=mark")["images"]] == [market]
+    assert listing(client, "?q=bicycle")["images"] == []
+
+
+def test_status_filter_uses_the_overall_state(client, services, fake_gemini):
+    done = seed(services, "fine.jpg", images.jpeg(color="green"))
+    fake_gemini.respond_with(403)
+    failed = seed(services, "refused.jpg", images.jpeg(color="gray"))
+
+    assert [image["id"] for image in listing(client, "?status=failed")["images"]] == [failed]
+    assert [image["id"] for image in listing(client, "?status=completed")["images"]] == [done]
+    assert listing(client, "?status=processing")["images"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "phrase"),
+    [
+        ("?status=done", "status must be one of pending, processing, completed, failed"),
+        ("?limit=0", "limit must be a whole number from 1 to 100"),
+        (f"?limit={MAX_LIMIT + 1}", "limit must be a whole number from 1 to 100"),
+        ("?limit=ten", "limit must be a whole number"),
+        ("?cursor=not-a-cursor", "cursor is not valid"),
+        ("?cursor=" + base64.urlsafe_b64encode(b"after:3").decode(), "cursor is not valid"),
+    ],
+)
+def test_bad_list_parameters_are_refused_with_400(client, query, phrase):
+    response = client.get(f"/api/images{query}")
+    assert response.status_code == 400
+    assert phrase in response.get_json()["error"]
+
+
+def test_one_image_and_unknown_ids(client, services):
+    image_id = seed(services, "one.jpg", images.jpeg((80, 60)))
+
+    image = client.get(f"/api/images/{image_id}").get_json()
+
+    assert (image["id"], image["filename"], image["width"], image["height"]) == (image_id, "one.jpg", 80, 60)
+    assert image == client.get(f"/api/image_status/{image_id}").get_json()
+    assert client.get("/api/images/999").status_code == 404
+    assert client.get("/api/images/999").get_json() == {"error": "No image has id 999."}
+
+
+def test_delete_removes_row_original_and_thumbnail_then_404(client, services):
+    image_id = seed(services, "gone.jpg", images.jpeg())
+    record = services.repository.get(image_id)
+    assert services.originals.exists(record.original_key) and services.thumbnails.exists(record.thumbnail_key)
+
+    response = client.delete(f"/api/images/{image_id}", headers={**JSON, "X-CSRFToken": csrf_token(client)})
+
+    assert response.status_code == 204
+    assert not services.originals.exists(record.original_key)
+    assert not services.thumbnails.exists(record.thumbnail_key)
+    assert client.get(f"/api/images/{image_id}").status_code == 404
+    again = client.delete(f"/api/images/{image_id}", headers={"X-CSRFToken": csrf_token(client)})
+    assert again.status_code == 404
+
+
+def test_retry_puts_a_failed_caption_back_and_it_is_processed_again(client, services, fake_gemini):
+    fake_gemini.respond_with(403)
+    image_id = seed(services, "retry.jpg", images.jpeg())
+    assert client.get(f"/api/images/{image_id}").get_json()["caption_status"] == "failed"
+
+    response = client.post(f"/api/images/{image_id}/retry", headers={"X-CSRFToken": csrf_token(client)})
+
+    assert response.status_code == 202
+    assert response.get_json()["retried"] == ["caption"]
+    assert response.get_json()["image"]["caption_status"] in ("pending", "processing", "completed")
+    assert services.local_bus.drain(timeout=30)
+    image = client.get(f"/api/images/{image_id}").get_json()
+    assert (image["caption_status"], image["caption_attempts"], image["caption"]) == (
+        "completed",
+        2,
+        fake_gemini.caption,
+    )
+    assert image["caption_error"] is None
+
+
+def test_retry_of_an_unknown_image_is_404(client):
+    response = client.post("/api/images/999/retry", headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "No image has id 999."}
+
+
+def test_cursor_is_opaque_but_round_trips(client, services):
+    ids = seed_many(services, 2)
+    assert str(ids[1]) not in encode_cursor(ids[1])
+    assert [image["id"] for image in listing(client, f"?cursor={encode_cursor(ids[1])}")["images"]] == [ids[0]]
+
+
+def test_openapi_describes_every_api_route_with_its_methods(app, client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    spec = response.get_json()
+    assert spec["openapi"].startswith("3.1")
+
+    served: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or rule.rule in ("/upload", "/health"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            served.setdefault(path, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    documented = {
+        path: {method.upper() for method in operations if method != "parameters"}
+        for path, operations in spec["paths"].items()
+    }
+    assert documented == served
+    states = spec["components"]["schemas"]["JobState"]["enum"]
+    assert states == [state.value for state in JobState]
+    limit = next(p for p in spec["paths"]["/api/images"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == MAX_LIMIT
+
+
+def test_readme_documents_every_route(app):
+    section = README.read_text().split("## HTTP interface", 1)[1].split("\n## ", 1)[0]
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "<id>" if m[1] == "image_id" else f"<{m[1]}>", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert f"`{method} {path}`" in section, f"README's HTTP interface lacks `{method} {path}`"
