@@ -1,0 +1,87 @@
+"""Browser fixtures: the app on a real threaded HTTP server on 127.0.0.1, driven by Debian's Chromium via Playwright.
+
+Without Chromium (or the playwright package) the browser tests are skipped with a message saying what to
+install; with REQUIRE_BROWSER_TESTS=1 (CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from annotation_core.bootstrap import bootstrap
+from annotation_core.settings import Settings
+from tests.e2e.browser import CAPTION, CHROMIUM, CHROMIUM_ARGS, REQUIRE_BROWSER, ConsoleLog, LiveServer
+from tests.fake_gemini import FakeGemini
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_BROWSER:
+        pytest.fail(f"REQUIRE_BROWSER_TESTS=1 but {reason}")
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run (each test gets its own context)."""
+    if not Path(CHROMIUM).is_file():
+        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    from web_app.app import create_app
+
+    with FakeGemini(caption=CAPTION) as gemini:
+        settings = Settings(
+            data_dir=str(tmp_path_factory.mktemp("live") / "data"),
+            gemini_api_key="test-key",
+            gemini_base_url=gemini.base_url,
+            gemini_max_attempts=2,
+            max_upload_mb=1,
+            thumbnail_width=256,
+            thumbnail_height=256,
+            worker_threads=4,
+        )
+        services = bootstrap(settings, create_tables=True)
+        app = create_app(services=services)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+        thread.start()
+        try:
+            yield LiveServer(f"http://127.0.0.1:{server.server_port}", services, gemini)
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+            app.extensions["local_worker"].stop()
+            services.close()
+
+
+@pytest.fixture
+def console() -> ConsoleLog:
+    return ConsoleLog()
+
+
+@pytest.fixture
+def page(browser, live_server, console):
+    """A fresh desktop-sized page (own cookies and session) on the live server."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 820})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("console", lambda message: console.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: console.errors.append(str(error)))
+    yield page
+    context.close()
