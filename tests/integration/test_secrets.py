@@ -24,17 +24,6 @@ MISSING_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exi
 
 
 @pytest.fixture
-def aws_env(monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-
-
-@pytest.fixture
 def secretsmanager(aws_env) -> Iterator:
     with mock_aws():
         yield boto3.client("secretsmanager", region_name="us-east-1")

@@ -133,18 +133,6 @@ BUCKET = "image-annotation-originals-test"
 
 
 @pytest.fixture
-def aws_env(monkeypatch):
-    """Fake credentials and region, so nothing can reach (or be billed by) real AWS."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-
-
-@pytest.fixture
 def s3(aws_env) -> Iterator:
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
