@@ -115,3 +115,16 @@ def fake_gemini():
     with FakeGemini() as fake:
         fake.caption = "A small red rectangle."
         yield fake
+
+
+@pytest.fixture
+def moto_server(aws_env) -> Iterator[str]:
+    """moto's AWS over real HTTP on 127.0.0.1 (for presigned URLs); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    server._server.server_close()

@@ -4,14 +4,10 @@ same rule as S3's own events, and the links it hands out are presigned URLs that
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
-from collections.abc import Iterator
 
 import boto3
-import pytest
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.events import DETAIL_TYPE, RETRY_SOURCE, ObjectCreated, eventbridge_event
@@ -72,21 +68,10 @@ def test_retry_is_published_to_eventbridge_and_matched_by_the_upload_rule(aws_en
         assert (row.caption_status, row.caption_attempts) == ("completed", 2)
 
 
-@pytest.fixture
-def moto_server(aws_env, monkeypatch) -> Iterator[None]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    yield
-    server.stop()
-
-
-def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, engine):
+def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, monkeypatch, engine):
     from web_app.app import create_app
 
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     create_buckets()
     services = aws_services(engine)
     app = create_app(services=services)

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from annotation_core.errors import StorageError
 from annotation_core.events import ObjectCreated
@@ -197,16 +196,6 @@ def test_s3_client_is_made_lazily_from_the_environment(s3):
     store.save(KEY, JPEG, "image/png")
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["ContentType"] == "image/png"
     assert store.load(KEY) == JPEG
-
-
-@pytest.fixture
-def moto_server(aws_env) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    server._server.server_close()
 
 
 def test_s3_presigned_url_serves_the_bytes_over_real_http(moto_server, monkeypatch):
