@@ -146,6 +146,8 @@ def test_uploads_that_failed_on_the_way_are_retried(page, console, tmp_path):
 
 
 def test_keyboard_alone_reaches_and_uses_the_file_picker(page, console, tmp_path):
+    # Turn on Playwright's file-chooser interception well before the key press (it is enabled asynchronously).
+    page.on("filechooser", lambda _chooser: None)
     page.goto("/")
     focused = []
     for _ in range(5):
