@@ -55,7 +55,7 @@ def decode_cursor(cursor: str) -> int:
     raise BadQueryError("The cursor is not valid: pass the next_cursor of a previous page, or none for the newest.")
 
 
-def parse_query(args: Mapping[str, str], default_limit: int = DEFAULT_LIMIT) -> GalleryQuery:
+def parse_query(args: Mapping[str, str]) -> GalleryQuery:
     """Read `q`, `status`, `cursor` and `limit` from query arguments, refusing values out of range."""
     status = args.get("status", "").strip() or None
     if status is not None and status not in STATUSES:
@@ -68,7 +68,7 @@ def parse_query(args: Mapping[str, str], default_limit: int = DEFAULT_LIMIT) -> 
         text=args.get("q", "").strip()[:200],
         status=JobState(status) if status else None,
         before_id=decode_cursor(cursor) if cursor else None,
-        limit=int(raw_limit) if raw_limit else default_limit,
+        limit=int(raw_limit) if raw_limit else DEFAULT_LIMIT,
     )
 
 
