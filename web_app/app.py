@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from flask import Flask
 
 from annotation_core.bootstrap import Services, bootstrap
+from annotation_core.errors import ConfigurationError
 from annotation_core.logs import configure_logging
 from annotation_core.settings import Settings, load_settings
 from web_app import api, errors, health, image_forms, media, pages, security, uploads
@@ -26,7 +29,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.flask_secret_key or _local_secret_key(Path(settings.data_dir)),
+        SECRET_KEY=_secret_key(settings),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes * REQUEST_FILES_LIMIT + 2**20,
     )
     app.json.sort_keys = False  # documents keep the order presenters give them (id first)
@@ -43,15 +46,26 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-def _local_secret_key(data_dir: Path) -> str:
-    """A random key kept in DATA_DIR, so sessions survive restarts and all local workers agree."""
+def _secret_key(settings: Settings) -> str:
+    """FLASK_SECRET_KEY, or locally a random key kept in DATA_DIR (sessions survive restarts)."""
+    if settings.flask_secret_key:
+        return settings.flask_secret_key
+    if settings.uses_s3:  # behind a load balancer every instance must sign with the same key
+        raise ConfigurationError("Set FLASK_SECRET_KEY or FLASK_SECRET_KEY_SECRET_ARN: on AWS all instances share one.")
+    data_dir = Path(settings.data_dir)
     path = data_dir / ".flask-secret-key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600, exist_ok=True)
-        with path.open("r+") as handle:  # first writer wins when several workers start together
-            if not handle.read():
-                handle.write(secrets.token_hex(32))
+        handle, name = tempfile.mkstemp(dir=data_dir, prefix=".flask-secret-key.")  # mode 0600
+        candidate = Path(name)
+        with os.fdopen(handle, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(candidate, path)  # atomic: when several workers start at once, the first key wins
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
     return path.read_text().strip()
 
 

@@ -7,6 +7,7 @@ import json
 import urllib.request
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from annotation_core.bootstrap import Services, bootstrap
@@ -73,7 +74,7 @@ def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, 
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     create_buckets()
-    services = aws_services(engine)
+    services = aws_services(engine, flask_secret_key="shared-by-all-instances")
     app = create_app(services=services)
     assert "local_worker" not in app.extensions  # on AWS the Lambdas do the work
     original = images.jpeg((300, 200))
@@ -90,3 +91,11 @@ def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, 
             fetched[name] = response.read()
     assert fetched["original_url"] == original
     assert fetched["thumbnail_url"][:2] == b"\xff\xd8"
+
+
+def test_web_app_on_aws_refuses_to_start_without_a_shared_secret_key(aws_env, engine):
+    from annotation_core.errors import ConfigurationError
+    from web_app.app import create_app
+
+    with pytest.raises(ConfigurationError, match="FLASK_SECRET_KEY"):
+        create_app(services=aws_services(engine))

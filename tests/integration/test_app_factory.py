@@ -1,0 +1,49 @@
+"""The application factory: where its signing key comes from, and what it starts in embedded mode."""
+
+from __future__ import annotations
+
+import stat
+from concurrent.futures import ThreadPoolExecutor
+
+from annotation_core.bootstrap import bootstrap
+from annotation_core.settings import Settings
+from web_app.app import create_app
+
+
+def make_app(engine, **settings):
+    app = create_app(services=bootstrap(Settings(**settings), engine=engine))
+    app.extensions["local_worker"].stop()
+    app.extensions["annotation"].local_bus.shutdown()
+    return app
+
+
+def test_local_key_is_kept_in_data_dir_and_survives_restarts(tmp_path, engine):
+    first = make_app(engine, data_dir=str(tmp_path))
+    second = make_app(engine, data_dir=str(tmp_path))
+
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) == 64
+    key_file = tmp_path / ".flask-secret-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".flask")] == [".flask-secret-key"]
+
+
+def test_workers_starting_together_agree_on_one_key(tmp_path, engine):
+    with ThreadPoolExecutor(4) as pool:
+        keys = set(pool.map(lambda _: make_app(engine, data_dir=str(tmp_path)).secret_key, range(4)))
+    assert len(keys) == 1
+
+
+def test_configured_key_wins(tmp_path, engine):
+    app = make_app(engine, data_dir=str(tmp_path), flask_secret_key="configured")
+    assert app.secret_key == "configured"
+    assert not (tmp_path / ".flask-secret-key").exists()
+
+
+def test_embedded_mode_starts_the_local_worker(tmp_path, engine):
+    app = create_app(services=bootstrap(Settings(data_dir=str(tmp_path)), engine=engine))
+    try:
+        assert app.extensions["local_worker"].bus is app.extensions["annotation"].local_bus
+    finally:
+        app.extensions["local_worker"].stop()
+        app.extensions["annotation"].local_bus.shutdown()
