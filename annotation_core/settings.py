@@ -126,7 +126,7 @@ SETTINGS: tuple[Setting, ...] = (
         _bounded_int(5, 3600),
         "A job left 'processing' this long is taken to have crashed and may be claimed again.",
     ),
-    Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Worker threads of the local event bus."),
+    Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Local event bus: threads per job kind (thumbnail, caption)."),
 )
 
 
