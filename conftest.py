@@ -55,6 +55,19 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
+def gemini_settings(tmp_path, fake_gemini) -> Settings:
+    """Settings whose captions come from the fake Gemini server; modules derive theirs with `replace`."""
+    return Settings(
+        data_dir=str(tmp_path / "data"),
+        thumbnail_width=128,
+        thumbnail_height=128,
+        gemini_api_key="test-key",
+        gemini_base_url=fake_gemini.base_url,
+        gemini_max_attempts=3,
+    )
+
+
+@pytest.fixture
 def services(settings, engine) -> Iterator[Services]:
     """Local-folder buckets and the local event bus over the `engine` database."""
     services = bootstrap(settings, engine=engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 
@@ -15,16 +16,8 @@ JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-def settings(tmp_path, fake_gemini) -> Settings:
-    return Settings(
-        data_dir=str(tmp_path / "data"),
-        thumbnail_width=128,
-        thumbnail_height=128,
-        gemini_api_key="test-key",
-        gemini_base_url=fake_gemini.base_url,
-        gemini_max_attempts=3,
-        max_upload_mb=1,
-    )
+def settings(gemini_settings) -> Settings:
+    return dataclasses.replace(gemini_settings, max_upload_mb=1)
 
 
 def upload(client, *files: tuple[bytes, str], headers=JSON):

@@ -18,15 +18,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
-def settings(tmp_path, fake_gemini) -> Settings:
-    return Settings(
-        data_dir=str(tmp_path / "data"),
-        thumbnail_width=128,
-        thumbnail_height=128,
-        gemini_api_key="test-key",
-        gemini_base_url=fake_gemini.base_url,
-        gemini_max_attempts=2,
-    )
+def settings(gemini_settings) -> Settings:
+    return gemini_settings
 
 
 def seed_many(services, count: int) -> list[int]:

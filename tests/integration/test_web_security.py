@@ -18,14 +18,8 @@ FORGED_REQUESTS = [
 
 
 @pytest.fixture
-def settings(tmp_path, fake_gemini) -> Settings:
-    return Settings(
-        data_dir=str(tmp_path / "data"),
-        thumbnail_width=128,
-        thumbnail_height=128,
-        gemini_api_key="test-key",
-        gemini_base_url=fake_gemini.base_url,
-    )
+def settings(gemini_settings) -> Settings:
+    return gemini_settings
 
 
 @pytest.fixture
