@@ -42,8 +42,16 @@ class Caption:
 class GeminiCaptioner:
     """Captions images with Gemini; the SDK client is made on first use and then reused."""
 
-    def __init__(self, api_key: str, model: str, prompt: str, base_url: str | None = None,
-                 timeout_seconds: int = 30, max_attempts: int = 4, initial_retry_delay: float = 1.0):
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        prompt: str,
+        base_url: str | None = None,
+        timeout_seconds: int = 30,
+        max_attempts: int = 4,
+        initial_retry_delay: float = 1.0,
+    ):
         self.api_key = api_key
         self.model = model
         self.prompt = prompt
@@ -117,10 +125,14 @@ class GeminiCaptioner:
     def _transport_error_message(self, e: Exception) -> str:
         """Say whether Gemini was slow or unreachable, and what to do about it."""
         if isinstance(e, _TIMEOUT_ERRORS):
-            return (f"Gemini did not answer within {self.timeout_seconds} s ({_after(self.max_attempts)}): "
-                    "retry later or raise GEMINI_TIMEOUT_SECONDS")
-        return (f"Could not reach {self.base_url or 'the Gemini API'} ({type(e).__name__}: {e}): "
-                "check the network and GEMINI_BASE_URL, then retry later")
+            return (
+                f"Gemini did not answer within {self.timeout_seconds} s ({_after(self.max_attempts)}): "
+                "retry later or raise GEMINI_TIMEOUT_SECONDS"
+            )
+        return (
+            f"Could not reach {self.base_url or 'the Gemini API'} ({type(e).__name__}: {e}): "
+            "check the network and GEMINI_BASE_URL, then retry later"
+        )
 
 
 def _no_caption_reason(response: types.GenerateContentResponse) -> str:

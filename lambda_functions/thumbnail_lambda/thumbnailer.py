@@ -47,13 +47,15 @@ def make_thumbnail(data: bytes, box: tuple[int, int], max_pixels: int = 100_000_
                 icc = img.info.get("icc_profile") or None
                 small = _decode_to_fit(img, box, icc)
                 out = io.BytesIO()
-                small.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True,
-                           icc_profile=_matching_profile(icc, small.mode))
+                small.save(
+                    out, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=_matching_profile(icc, small.mode)
+                )
     except Image.DecompressionBombError as exc:
         raise JobError("The original has more pixels than we can process; upload a smaller image.") from exc
     except UnidentifiedImageError as exc:
-        raise JobError("The original is not in an image format we can read; "
-                       "upload it again as JPEG, PNG, GIF or WebP.") from exc
+        raise JobError(
+            "The original is not in an image format we can read; upload it again as JPEG, PNG, GIF or WebP."
+        ) from exc
     except _DECODE_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         raise JobError(f"The original could not be decoded as an image ({reason}); upload it again.") from exc
@@ -64,8 +66,9 @@ def _check_pixels(img: Image.Image, max_pixels: int) -> None:
     """Refuse an image whose header claims more than `max_pixels`, before any pixel is decoded."""
     width, height = img.size
     if width * height > max_pixels:
-        raise JobError(f"The original is {width}x{height} pixels, more than the limit of {max_pixels:,}; "
-                       "upload a smaller image.")
+        raise JobError(
+            f"The original is {width}x{height} pixels, more than the limit of {max_pixels:,}; upload a smaller image."
+        )
 
 
 def _decode_to_fit(img: Image.Image, box: tuple[int, int], icc: bytes | None) -> Image.Image:

@@ -39,8 +39,15 @@ def make_captioner(fake: FakeGemini) -> Iterator[Callable[..., GeminiCaptioner]]
     made: list[GeminiCaptioner] = []
 
     def make(**overrides: object) -> GeminiCaptioner:
-        options: dict = {"api_key": API_KEY, "model": MODEL, "prompt": PROMPT, "base_url": fake.base_url,
-                         "timeout_seconds": 5, "max_attempts": 4, "initial_retry_delay": 0.01}
+        options: dict = {
+            "api_key": API_KEY,
+            "model": MODEL,
+            "prompt": PROMPT,
+            "base_url": fake.base_url,
+            "timeout_seconds": 5,
+            "max_attempts": 4,
+            "initial_retry_delay": 0.01,
+        }
         options.update(overrides)
         captioner = GeminiCaptioner(**options)
         made.append(captioner)
@@ -93,8 +100,9 @@ def test_503_three_times_then_success_with_four_attempts(fake, make_captioner):
     assert len(fake.requests) == 4
 
 
-@pytest.mark.parametrize(("status", "status_name"), [(400, "INVALID_ARGUMENT"), (401, "UNAUTHENTICATED"),
-                                                    (403, "PERMISSION_DENIED")])
+@pytest.mark.parametrize(
+    ("status", "status_name"), [(400, "INVALID_ARGUMENT"), (401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED")]
+)
 def test_refused_request_fails_at_once_naming_the_key(fake, make_captioner, status, status_name):
     fake.respond_with(status)
     with pytest.raises(CaptionProviderError) as caught:
@@ -154,12 +162,15 @@ def test_unreachable_server_is_reported(make_captioner):
     assert "GEMINI_BASE_URL" in caught.value.message
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    (FakeGemini.blocked_body("SAFETY"), "finish reason SAFETY"),
-    (FakeGemini.success_body("   ", finish_reason="STOP"), "finish reason STOP"),
-    ({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}, "prompt blocked: PROHIBITED_CONTENT"),
-    ({"candidates": []}, "empty answer"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (FakeGemini.blocked_body("SAFETY"), "finish reason SAFETY"),
+        (FakeGemini.success_body("   ", finish_reason="STOP"), "finish reason STOP"),
+        ({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}, "prompt blocked: PROHIBITED_CONTENT"),
+        ({"candidates": []}, "empty answer"),
+    ],
+)
 def test_empty_or_blocked_answer_is_an_error(fake, make_captioner, body, expected):
     fake.respond_with(200, body)
     with pytest.raises(CaptionProviderError, match="Gemini returned no caption") as caught:
@@ -174,8 +185,9 @@ def test_missing_api_key_fails_without_calling_gemini(fake, make_captioner):
     assert fake.requests == []
 
 
-@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"),
-                                           ("GIF", "image/gif"), ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"), ("WEBP", "image/webp")]
+)
 def test_sniff_mime_type_of_real_images(fmt, mime):
     assert sniff_mime_type(image_bytes(fmt)) == mime
 

@@ -72,8 +72,17 @@ def cmyk_profile_mapping_to_blue() -> bytes:
     for signature, data in tags:
         table += signature + struct.pack(">II", offset + len(body), len(data))
         body += data + bytes(-len(data) % 4)
-    header = (struct.pack(">I", offset + len(body)) + bytes(4) + bytes((2, 0x10, 0, 0)) + b"prtrCMYKLab "
-              + bytes(12) + b"acsp" + bytes(28) + d50 + bytes(48))
+    header = (
+        struct.pack(">I", offset + len(body))
+        + bytes(4)
+        + bytes((2, 0x10, 0, 0))
+        + b"prtrCMYKLab "
+        + bytes(12)
+        + b"acsp"
+        + bytes(28)
+        + d50
+        + bytes(48)
+    )
     assert len(header) == 128
     return header + table + body
 
@@ -93,8 +102,10 @@ def test_result_is_a_frozen_jpeg_thumbnail():
         thumb.width = 1  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("size", "box"), [((4000, 3000), (256, 256)), ((3000, 4000), (256, 256)),
-                                           ((4000, 3000), (640, 120)), ((1999, 1001), (300, 300))])
+@pytest.mark.parametrize(
+    ("size", "box"),
+    [((4000, 3000), (256, 256)), ((3000, 4000), (256, 256)), ((4000, 3000), (640, 120)), ((1999, 1001), (300, 300))],
+)
 def test_large_baseline_jpeg_fits_box_and_keeps_aspect(size, box):
     thumb = make_thumbnail(encode(Image.new("RGB", size, BLUE), "JPEG", quality=90), box)
     assert thumb.width <= box[0] and thumb.height <= box[1]
@@ -118,8 +129,16 @@ def test_box_must_be_positive():
 
 # Where the displayed top-left corner lies in the stored pixels, read off the EXIF spec's
 # "0th row / 0th column" table (not Pillow's), and whether the stored image is rotated by 90 degrees.
-STORED_CORNER = {1: ("top", "left"), 2: ("top", "right"), 3: ("bottom", "right"), 4: ("bottom", "left"),
-                 5: ("top", "left"), 6: ("bottom", "left"), 7: ("bottom", "right"), 8: ("top", "right")}
+STORED_CORNER = {
+    1: ("top", "left"),
+    2: ("top", "right"),
+    3: ("bottom", "right"),
+    4: ("bottom", "left"),
+    5: ("top", "left"),
+    6: ("bottom", "left"),
+    7: ("bottom", "right"),
+    8: ("top", "right"),
+}
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -274,8 +293,9 @@ def test_truncated_jpeg_raises_actionable_job_error():
         make_thumbnail(data[: len(data) // 2], (100, 100))
 
 
-@pytest.mark.parametrize("data", [os.urandom(4096), b"", b"GIF89a" + bytes(3)],
-                         ids=["random", "empty", "gif-header-only"])
+@pytest.mark.parametrize(
+    "data", [os.urandom(4096), b"", b"GIF89a" + bytes(3)], ids=["random", "empty", "gif-header-only"]
+)
 def test_non_images_raise_job_error(data):
     with pytest.raises(JobError, match="upload it again"):
         make_thumbnail(data, (100, 100))
@@ -303,11 +323,19 @@ def test_small_max_pixels_is_enforced():
 # --- draft: large JPEGs are decoded at reduced size ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("mode", "orientation", "box", "scale"), [
-    ("RGB", 1, (200, 200), 8), ("RGB", 1, (600, 600), 2),
-    ("RGB", 6, (200, 200), 8), ("RGB", 8, (600, 600), 2),
-    ("L", 1, (200, 200), 8), ("L", 6, (200, 200), 8), ("CMYK", 1, (200, 200), 8), ("CMYK", 5, (600, 600), 2),
-])
+@pytest.mark.parametrize(
+    ("mode", "orientation", "box", "scale"),
+    [
+        ("RGB", 1, (200, 200), 8),
+        ("RGB", 1, (600, 600), 2),
+        ("RGB", 6, (200, 200), 8),
+        ("RGB", 8, (600, 600), 2),
+        ("L", 1, (200, 200), 8),
+        ("L", 6, (200, 200), 8),
+        ("CMYK", 1, (200, 200), 8),
+        ("CMYK", 5, (600, 600), 2),
+    ],
+)
 def test_jpeg_is_decoded_at_smallest_scale_keeping_twice_target(mode, orientation, box, scale, monkeypatch):
     decoded: list[tuple[tuple[int, int], str]] = []
     original_draft = JpegImagePlugin.JpegImageFile.draft
@@ -353,8 +381,14 @@ _PEAK_SCRIPT = textwrap.dedent("""
 
 
 def _peak_growth(path: Path, variant: str) -> tuple[int, int, int]:
-    result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path), variant], cwd=ROOT,
-                            capture_output=True, text=True, check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(path), variant],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     growth, width, height = (int(word) for word in result.stdout.split())
     return growth, width, height
 
