@@ -9,12 +9,13 @@ INSTALLED := $(VENV)/.installed
 run: $(INSTALLED)  ## start the web app and its local worker on http://127.0.0.1:$PORT (default 5000)
 	$(BIN)/gunicorn -c web_app/gunicorn.conf.py "web_app.app:create_app()"
 
-test: $(INSTALLED)  ## run every test (MySQL ones when TEST_MYSQL_URL is set, browser ones when Chromium is installed)
+test: $(INSTALLED)  ## lint, then every test (MySQL ones when TEST_MYSQL_URL is set, browser ones when Chromium is installed)
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-lint: $(INSTALLED)
+lint: $(INSTALLED)  ## lint and format check (cfn-lint runs inside the tests)
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint deployment/*.yaml
+	$(BIN)/ruff format --check .
 
 schema: $(INSTALLED)  ## regenerate database/schema.sql from annotation_core/schema.py
 	$(BIN)/python -m annotation_core.schema > database/schema.sql
