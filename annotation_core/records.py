@@ -70,6 +70,3 @@ class ImageRecord:
 
     def job_state(self, job: Job) -> JobState:
         return JobState(getattr(self, f"{job}_status"))
-
-    def job_error(self, job: Job) -> str | None:
-        return getattr(self, f"{job}_error")

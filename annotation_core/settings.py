@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from annotation_core.errors import ConfigurationError
@@ -161,10 +160,6 @@ class Settings:
     thumbnail_height: int = 256
     job_lease_seconds: int = 90
     worker_threads: int = 2
-
-    @property
-    def data_path(self) -> Path:
-        return Path(self.data_dir)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -167,7 +167,6 @@ def test_fail_records_the_error(repo):
     stored = repo.get(record.id)
     assert stored.caption_status is JobState.FAILED
     assert stored.caption_error == "Gemini refused the key: set GEMINI_API_KEY and retry."
-    assert stored.job_error(Job.CAPTION) == stored.caption_error
     assert stored.caption_finished_at is not None
     assert stored.thumbnail_status is JobState.PENDING
     assert repo.claim(record.id, Job.CAPTION, 0) is None, "a failed job waits for an explicit retry"

@@ -70,7 +70,5 @@ def test_record_status_and_job_accessors():
     assert image.status is JobState.FAILED
     assert image.job_state(Job.THUMBNAIL) is F
     assert image.job_state(Job.CAPTION) is C
-    assert image.job_error(Job.THUMBNAIL) == "thumb broke"
-    assert image.job_error(Job.CAPTION) is None
     assert record(C, R).status is JobState.PROCESSING
     assert record(C, C).status is JobState.COMPLETED
