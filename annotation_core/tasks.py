@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from annotation_core.bootstrap import Services
@@ -14,8 +15,18 @@ from annotation_core.records import ImageRecord, Job
 
 log = logging.getLogger(__name__)
 
-# A job's work: given the services, the image and its original bytes, return the columns to record.
-Work = Callable[[Services, ImageRecord, bytes], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job's work produced: the columns to record, and how to remove any object it wrote."""
+
+    columns: Mapping[str, Any]
+    undo: Callable[[], None] | None = None
+
+
+# A job's work: given the services, the image and its original bytes, return its output.
+Work = Callable[[Services, ImageRecord, bytes], JobOutput]
 
 
 def run_job(job: Job, event: Mapping[str, Any], services: Services, work: Work) -> dict[str, int]:
@@ -38,7 +49,7 @@ def _run_one(job: Job, created: ObjectCreated, services: Services, work: Work) -
         log.info("nothing to claim image=%s job=%s (duplicate event or already done)", record.id, job, extra=context)
         return "skipped"
     try:
-        results = work(services, record, services.originals.load(created.key))
+        output = work(services, record, services.originals.load(created.key))
     except AnnotationError as error:
         services.repository.fail(claim, error.message)
         log.warning("job failed image=%s job=%s: %s", record.id, job, error.message, extra=context)
@@ -50,7 +61,10 @@ def _run_one(job: Job, created: ObjectCreated, services: Services, work: Work) -
             f"Unexpected {type(error).__name__} while making the {job}: retry it, and report it if it fails again.",
         )
         return "failed"
-    if not services.repository.finish(claim, results):
+    if not services.repository.finish(claim, output.columns):
+        # Taken over: the new owner writes the same objects. Deleted meanwhile: ours would be orphans.
+        if output.undo is not None and services.repository.find(record.id) is None:
+            output.undo()
         log.warning("claim lost image=%s job=%s (deleted or taken over)", record.id, job, extra=context)
         return "lost"
     log.info("job completed image=%s job=%s", record.id, job, extra=context)

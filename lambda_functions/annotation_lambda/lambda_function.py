@@ -10,7 +10,7 @@ from annotation_core.bootstrap import Services, lambda_services
 from annotation_core.media_types import sniff_mime_type
 from annotation_core.records import ImageRecord, Job
 from annotation_core.settings import Settings
-from annotation_core.tasks import run_job
+from annotation_core.tasks import JobOutput, run_job
 from lambda_functions.annotation_lambda.captioning import GeminiCaptioner
 
 
@@ -23,10 +23,10 @@ def handle(event: Mapping[str, Any], services: Services) -> dict[str, int]:
     return run_job(Job.CAPTION, event, services, write_caption)
 
 
-def write_caption(services: Services, record: ImageRecord, original: bytes) -> dict[str, Any]:
+def write_caption(services: Services, record: ImageRecord, original: bytes) -> JobOutput:
     """Ask the caption provider to describe the original."""
     caption = captioner_for(services.settings).caption(original, sniff_mime_type(original))
-    return {"caption": caption.text, "caption_model": caption.model}
+    return JobOutput({"caption": caption.text, "caption_model": caption.model})
 
 
 @functools.cache

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
 from annotation_core.bootstrap import Services, lambda_services
 from annotation_core.records import ImageRecord, Job
-from annotation_core.tasks import run_job
+from annotation_core.tasks import JobOutput, run_job
 from lambda_functions.thumbnail_lambda.thumbnailer import make_thumbnail
 
 
@@ -21,13 +22,13 @@ def handle(event: Mapping[str, Any], services: Services) -> dict[str, int]:
     return run_job(Job.THUMBNAIL, event, services, create_thumbnail)
 
 
-def create_thumbnail(services: Services, record: ImageRecord, original: bytes) -> dict[str, Any]:
-    """Scale the original into the configured box and store it beside its siblings."""
+def create_thumbnail(services: Services, record: ImageRecord, original: bytes) -> JobOutput:
+    """Scale the original into the configured box and store it in the thumbnail bucket."""
     settings = services.settings
     thumbnail = make_thumbnail(original, settings.thumbnail_box, settings.max_image_pixels)
     key = thumbnail_key(record.original_key)
     services.thumbnails.save(key, thumbnail.data, thumbnail.content_type)
-    return {"thumbnail_key": key}
+    return JobOutput({"thumbnail_key": key}, undo=functools.partial(services.thumbnails.delete, key))
 
 
 def thumbnail_key(original_key: str) -> str:

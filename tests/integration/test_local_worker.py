@@ -89,3 +89,31 @@ def test_app_start_runs_the_sweep(tmp_path, engine):
     finally:
         app.extensions["local_worker"].stop()
         services.local_bus.shutdown()
+
+
+def test_image_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail(tmp_path, engine):
+    from annotation_core.events import ObjectCreated, eventbridge_event
+    from annotation_core.image_actions import delete_image
+    from annotation_core.tasks import run_job
+    from lambda_functions.thumbnail_lambda.lambda_function import create_thumbnail
+
+    services = bootstrap(Settings(data_dir=str(tmp_path / "data")), engine=engine)
+    services.local_bus.shutdown()  # this test runs the job itself, at a chosen moment
+    data = images.jpeg()
+    record = services.repository.insert(
+        NewImage("uploads/gone.jpg", "gone.jpg", "image/jpeg", len(data), 64, 48, "g" * 64)
+    )
+    services.originals.root.joinpath("uploads").mkdir(parents=True)
+    services.originals.root.joinpath("uploads", "gone.jpg").write_bytes(data)
+
+    def thumbnail_then_user_deletes(services, record, original):
+        output = create_thumbnail(services, record, original)
+        assert services.thumbnails.exists(output.columns["thumbnail_key"])
+        delete_image(services, record.id)  # the user presses Delete while the job runs
+        return output
+
+    event = eventbridge_event(ObjectCreated(services.originals.bucket, "uploads/gone.jpg"))
+    assert run_job(Job.THUMBNAIL, event, services, thumbnail_then_user_deletes) == {"lost": 1}
+
+    assert services.repository.find(record.id) is None
+    assert list(services.thumbnails.root.rglob("*.jpg")) == []
