@@ -84,7 +84,9 @@ class ImageRepository:
         match = text_match(self.engine.dialect.name, query, before_id, None if status else limit)
         if match is not None:
             statement = statement.where(match)
-        if status is not None:
+        if status is JobState.FAILED and match is None:
+            statement = statement.where(images.c.id.in_(_newest_failed_ids(before_id, limit)))
+        elif status is not None:
             statement = statement.where(_overall_status_is(status))
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(statement)]
@@ -203,6 +205,28 @@ def _overall_status_is(status: JobState) -> sa.ColumnElement[bool]:
 
 # Columns in the record's field order, so rows become records positionally (twice as fast as by name).
 _SELECT_RECORDS = sa.select(*(images.c[field.name] for field in dataclasses.fields(ImageRecord)))
+
+
+def _newest_failed_ids(before_id: int | None, limit: int) -> sa.Select:
+    """The newest `limit` failed images, from two scans of the job-state indexes in id order.
+
+    Without it the database collects every failed row and sorts them all; here each scan stops after
+    `limit` rows. Each branch is wrapped as a subquery: SQLite allows no LIMIT inside a UNION member and
+    MySQL none inside an IN subquery.
+    """
+    finished = (JobState.COMPLETED, JobState.FAILED)
+    branches = []
+    for failed_job, other_job in (
+        (images.c.thumbnail_status, images.c.caption_status),
+        (images.c.caption_status, images.c.thumbnail_status),
+    ):
+        branch = sa.select(images.c.id).where(failed_job == JobState.FAILED, other_job.in_(finished))
+        if before_id is not None:
+            branch = branch.where(images.c.id < before_id)
+        newest = branch.order_by(images.c.id.desc()).limit(limit).subquery()
+        branches.append(sa.select(newest.c.id))
+    union = sa.union(*branches).subquery()
+    return sa.select(union.c.id)
 
 
 def _record(row: sa.Row) -> ImageRecord:

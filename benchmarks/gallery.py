@@ -123,10 +123,5 @@ def _report(params: dict, stats: dict, plans: dict[str, str]) -> Report:
     report.checks["search for a common word within 3x of the rowid-ordered FTS form"] = (
         "PASS" if search <= 3 else "FAIL"
     )
-    if "TEMP B-TREE" in plans["page(status=failed)"]:
-        report.notes.append(
-            "page(status=failed) sorts every failed row (temp B-tree for ORDER BY): "
-            "its cost grows with the number of failed rows"
-        )
     report.notes += [f"plan {name}: {plan}" for name, plan in plans.items()]
     return report

@@ -331,6 +331,24 @@ def test_status_filter_pages_with_keyset_too(repo):
     assert ids(first) + ids(second) == failed[::-1]
 
 
+def test_failed_filter_takes_the_newest_failed_past_newer_unfinished_ones(repo):
+    def image(thumbnail: JobState, caption: JobState) -> int:
+        record = repo.insert(new_image())
+        set_columns(repo, record.id, thumbnail_status=thumbnail, caption_status=caption)
+        return record.id
+
+    failed = [image(JobState.FAILED, JobState.COMPLETED), image(JobState.COMPLETED, JobState.FAILED)]
+    for _ in range(3):  # newer rows with a failed job but another still running: not failed overall
+        image(JobState.FAILED, JobState.PROCESSING)
+        image(JobState.PENDING, JobState.FAILED)
+    failed.append(image(JobState.FAILED, JobState.FAILED))  # in both scans, listed once
+
+    first = repo.page(status=JobState.FAILED, limit=2)
+    second = repo.page(status=JobState.FAILED, limit=2, before_id=first[-1].id)
+
+    assert ids(first) + ids(second) == failed[::-1]
+
+
 @pytest.fixture
 def captioned(repo):
     """Four images with captions and names chosen for both engines (words of 3+ letters, no stopwords)."""
