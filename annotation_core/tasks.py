@@ -16,7 +16,6 @@ from annotation_core.records import ImageRecord, Job
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class JobOutput:
     """What a job's work produced: the columns to record, and how to remove any object it wrote."""
