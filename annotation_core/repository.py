@@ -67,6 +67,14 @@ class ImageRepository:
             raise ImageNotFoundError(f"No image has id {image_id}.")
         return record
 
+    def find_many(self, image_ids: list[int]) -> list[ImageRecord]:
+        """The images among `image_ids` that exist, newest first (one query for a whole gallery's polling)."""
+        if not image_ids:
+            return []
+        statement = _SELECT_RECORDS.where(images.c.id.in_(image_ids)).order_by(images.c.id.desc())
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(statement)]
+
     def find_by_original_key(self, key: str) -> ImageRecord | None:
         return self._one(images.c.original_key == key)
 

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from annotation_core.image_actions import delete_image, retry_image
-from web_app.listing import load_page, parse_query
+from web_app.listing import load_page, parse_ids, parse_query
 from web_app.presenters import image_json
 from web_app.services import services
 
@@ -35,6 +35,13 @@ def get_image(image_id: int):
 def image_status(image_id: int):
     """The same document as `/api/images/<id>`; the URL uploads answer with."""
     return get_image(image_id)
+
+
+@bp.get("/image_status")
+def image_statuses():
+    """Several images' status documents at once (`?ids=3,5,9`); ids that no longer exist are left out."""
+    records = services().repository.find_many(parse_ids(request.args.get("ids", "")))
+    return {"images": [image_json(record, services()) for record in records]}
 
 
 @bp.post("/images/<int:image_id>/retry")

@@ -72,6 +72,14 @@ def parse_query(args: Mapping[str, str]) -> GalleryQuery:
     )
 
 
+def parse_ids(raw: str) -> list[int]:
+    """Read `ids=3,5,9` (1 to MAX_LIMIT image ids), refusing anything else."""
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts or len(parts) > MAX_LIMIT or not all(part.isdigit() for part in parts):
+        raise BadQueryError(f"ids must be 1 to {MAX_LIMIT} image ids separated by commas (got {raw[:40]!r}).")
+    return [int(part) for part in parts]
+
+
 def load_page(query: GalleryQuery) -> GalleryPage:
     """Fetch one page newest first, and the cursor of the next one when more remain."""
     records = services().repository.page(

@@ -78,6 +78,8 @@ def test_gallery_cards_still_processing_update_in_place(page, live_server, scene
     services = live_server.services
     image_id = store_upload(services, check_upload(services, "slow-caption.jpg", landscape(40))).record.id
 
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "/api/image_status" in request.url else None)
     page.goto("/gallery")
     page.evaluate("window.sameDocument = true")
     slow = card(page, "slow-caption.jpg")
@@ -88,6 +90,7 @@ def test_gallery_cards_still_processing_update_in_place(page, live_server, scene
     expect(slow.locator("img")).to_have_attribute("alt", CAPTION)
     expect(slow.locator(".caption")).to_have_text(CAPTION)
     assert page.evaluate("window.sameDocument") is True, "the page reloaded"
+    assert polls and all(url.endswith(f"/api/image_status?ids={image_id}") for url in polls), polls
     assert console.errors == []
 
 

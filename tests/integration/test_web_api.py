@@ -182,3 +182,21 @@ def test_readme_documents_every_route(app):
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "<id>" if m[1] == "image_id" else f"<{m[1]}>", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert f"`{method} {path}`" in section, f"README's HTTP interface lacks `{method} {path}`"
+
+
+def test_status_of_several_images_in_one_request(client, services):
+    ids = seed_many(services, 3)
+
+    response = client.get(f"/api/image_status?ids={ids[0]},{ids[2]},999999")
+
+    assert response.status_code == 200
+    images = response.get_json()["images"]
+    assert [image["id"] for image in images] == [ids[2], ids[0]]  # newest first; the unknown id left out
+    assert images[0] == client.get(f"/api/image_status/{ids[2]}").get_json()
+
+
+@pytest.mark.parametrize("ids", ["", "1,x", "-1", ",".join(["1"] * 101)])
+def test_status_of_several_images_refuses_bad_ids(client, ids):
+    response = client.get(f"/api/image_status?ids={ids}")
+    assert response.status_code == 400
+    assert "ids must be" in response.get_json()["error"]

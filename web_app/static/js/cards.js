@@ -6,7 +6,6 @@ const JOBS = ["thumbnail", "caption"];
 export function renderCard(card, image) {
   card.dataset.imageId = image.id;
   card.dataset.status = image.status;
-  card.dataset.statusUrl = image.status_url;
   const link = card.querySelector(".thumb");
   link.href = image.detail_url;
   const label = image.caption || image.filename;
@@ -38,7 +37,7 @@ function placeholder(text) {
 }
 
 export function follow(card) {
-  watch(card.dataset.statusUrl, (image) => {
+  watch(card.dataset.imageId, (image) => {
     if (image === null) card.remove();
     else renderCard(card, image);
   });

@@ -35,4 +35,4 @@ function render(image) {
   document.getElementById("retry-form").hidden = !JOBS.some((job) => image[`${job}_status`] === "failed");
 }
 
-if (detail.dataset.status === "processing") watch(detail.dataset.statusUrl, render);
+if (detail.dataset.status === "processing") watch(detail.dataset.imageId, render);
