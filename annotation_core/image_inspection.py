@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from annotation_core.errors import ImageTooLargeError, InvalidImageError, UnsupportedImageTypeError
+from annotation_core.image_decoding import DECODE_ERRORS, open_image
 from annotation_core.media_types import SUPPORTED_IMAGE_TYPES, sniff_mime_type
 
 _PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
@@ -45,25 +44,20 @@ def inspect_upload(data: bytes, max_bytes: int, max_pixels: int) -> ImageInfo:
 
 def _decode(data: bytes, mime_type: str, max_pixels: int) -> tuple[int, int]:
     """Open the image, refuse pixel bombs by their header, then decode it (JPEGs at 1/8 scale) to find damage."""
-    with warnings.catch_warnings():
-        # Our own limit below decides; Pillow's warning would only duplicate it.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[mime_type]]) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise _too_many_pixels(width, height, max_pixels)
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-                image.load()
-        except Image.DecompressionBombError as error:
-            raise ImageTooLargeError(
-                f"The image has too many pixels (the limit is {max_pixels / 1e6:.0f} megapixels): "
-                "scale it down and upload it again."
-            ) from error
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            raise InvalidImageError(
-                f"The image is damaged or incomplete ({error}); export it again and retry."
-            ) from error
+    try:
+        with open_image(data, formats=[_PILLOW_FORMATS[mime_type]]) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise _too_many_pixels(width, height, max_pixels)
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(
+            f"The image has too many pixels (the limit is {max_pixels / 1e6:.0f} megapixels): "
+            "scale it down and upload it again."
+        ) from error
+    except DECODE_ERRORS as error:
+        raise InvalidImageError(f"The image is damaged or incomplete ({error}); export it again and retry.") from error
     return width, height
 
 

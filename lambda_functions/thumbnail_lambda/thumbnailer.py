@@ -7,19 +7,16 @@ result; a `JobError` carries the text shown to the user.
 from __future__ import annotations
 
 import io
-import struct
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from annotation_core.errors import JobError
+from annotation_core.image_decoding import DECODE_ERRORS, open_image
 
 JPEG_QUALITY = 85
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # these rotate by 90 degrees, so width and height swap
-# What Pillow raises for corrupt or truncated files (the set its own fuzz tests accept, plus struct.error).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _PROFILE_SPACE = {"RGB": "RGB", "L": "GRAY"}  # output mode -> ICC colour space that describes it
 
@@ -39,24 +36,19 @@ def make_thumbnail(data: bytes, box: tuple[int, int], max_pixels: int = 100_000_
     if box[0] < 1 or box[1] < 1:
         raise ValueError(f"thumbnail box must be at least 1x1, got {box!r}")
     try:
-        with warnings.catch_warnings():
-            # Our own max_pixels check replaces Pillow's warning, which pytest would turn into an error.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                _check_pixels(img, max_pixels)
-                icc = img.info.get("icc_profile") or None
-                small = _decode_to_fit(img, box, icc)
-                out = io.BytesIO()
-                small.save(
-                    out, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=_matching_profile(icc, small.mode)
-                )
+        with open_image(data) as img:
+            _check_pixels(img, max_pixels)
+            icc = img.info.get("icc_profile") or None
+            small = _decode_to_fit(img, box, icc)
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=_matching_profile(icc, small.mode))
     except Image.DecompressionBombError as exc:
         raise JobError("The original has more pixels than we can process; upload a smaller image.") from exc
     except UnidentifiedImageError as exc:
         raise JobError(
             "The original is not in an image format we can read; upload it again as JPEG, PNG, GIF or WebP."
         ) from exc
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         raise JobError(f"The original could not be decoded as an image ({reason}); upload it again.") from exc
     return Thumbnail(data=out.getvalue(), width=small.width, height=small.height)
