@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from annotation_core.errors import ImageTooLargeError, InvalidImageError, UnsupportedImageTypeError
 from annotation_core.image_decoding import DECODE_ERRORS, open_image
@@ -57,7 +57,9 @@ def _decode(data: bytes, mime_type: str, max_pixels: int) -> tuple[int, int]:
             "scale it down and upload it again."
         ) from error
     except DECODE_ERRORS as error:
-        raise InvalidImageError(f"The image is damaged or incomplete ({error}); export it again and retry.") from error
+        # Pillow's "cannot identify image file <_io.BytesIO object at 0x...>" means nothing to a user.
+        reason = "its data cannot be read" if isinstance(error, UnidentifiedImageError) else error
+        raise InvalidImageError(f"The image is damaged or incomplete ({reason}); export it again and retry.") from error
     return width, height
 
 

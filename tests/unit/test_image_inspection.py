@@ -138,3 +138,11 @@ def test_clean_filename_limits_length():
     cleaned = clean_filename("x" * 1000 + ".jpg")
     assert len(cleaned) == 255
     assert clean_filename("é" * 300) == "é" * 255
+
+
+def test_unreadable_image_data_is_explained_without_internals():
+    header_only_png = images.image_bytes("PNG")[:40]
+    with pytest.raises(InvalidImageError) as refused:
+        inspect_upload(header_only_png, 10**7, 10**8)
+    assert "its data cannot be read" in refused.value.message
+    assert "BytesIO" not in refused.value.message
