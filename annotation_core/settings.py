@@ -34,6 +34,16 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:  # also refuses nan
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in LOG_LEVELS:
@@ -125,6 +135,31 @@ SETTINGS: tuple[Setting, ...] = (
         _bounded_int(5, 3600),
         "A job left 'processing' this long is taken to have crashed and may be claimed again.",
     ),
+    Setting(
+        "JOB_MAX_ATTEMPTS",
+        "5",
+        _bounded_int(1, 20),
+        "Attempts a job gets through transient failures (timeouts, 5xx, storage or database hiccups) "
+        "before it fails; rate-limit answers do not use up attempts.",
+    ),
+    Setting(
+        "JOB_RETRY_BASE_SECONDS",
+        "10",
+        _bounded_float(0.1, 3600),
+        "Wait before a job's first retry; it doubles with each retry (with jitter). A Retry-After is honoured.",
+    ),
+    Setting(
+        "JOB_RETRY_MAX_SECONDS",
+        "900",
+        _bounded_float(1, 86400),
+        "Longest wait between two attempts of a job.",
+    ),
+    Setting(
+        "JOB_RETRY_WINDOW_HOURS",
+        "24",
+        _bounded_float(0.01, 720),
+        "A job still rate-limited this long after it was queued fails (raise the quota, then retry it).",
+    ),
     Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Local event bus: threads per job kind (thumbnail, caption)."),
 )
 
@@ -159,6 +194,10 @@ class Settings:
     thumbnail_width: int = 256
     thumbnail_height: int = 256
     job_lease_seconds: int = 90
+    job_max_attempts: int = 5
+    job_retry_base_seconds: float = 10.0
+    job_retry_max_seconds: float = 900.0
+    job_retry_window_hours: float = 24.0
     worker_threads: int = 2
 
     @property
