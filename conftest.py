@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from annotation_core.bootstrap import Services, bootstrap
-from annotation_core.database import create_schema, make_engine
+from annotation_core.database import ensure_schema, make_engine
 from annotation_core.settings import Settings
 
 MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "")
@@ -33,17 +34,30 @@ def mysql_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory) -> str:
+    """A SQLite database the migrations brought to the head revision, copied by each test (much faster)."""
+    path = tmp_path_factory.mktemp("template") / "annotations.db"
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    engine.dispose()
+    return str(path)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
 def engine(request, tmp_path) -> Iterator[sa.Engine]:
     """A real, empty database with the schema: SQLite always, and MySQL when TEST_MYSQL_URL is set."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'annotations.db'}")  # the file DATA_DIR=tmp_path names
-        create_schema(engine)
+        path = tmp_path / "annotations.db"  # the file DATA_DIR=tmp_path names
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+        engine = make_engine(f"sqlite:///{path}")
         yield engine
         engine.dispose()
         return
     engine = request.getfixturevalue("mysql_engine")
-    create_schema(engine)  # cheap when the table exists; a test may have dropped it
+    ensure_schema(engine)  # cheap at the head revision; a test may have dropped the tables
     with engine.begin() as conn:
         conn.exec_driver_sql("TRUNCATE TABLE images")  # fast, and ids start at 1 again
     yield engine
@@ -63,26 +77,31 @@ def gemini_settings(tmp_path, fake_gemini) -> Settings:
         thumbnail_height=128,
         gemini_api_key="test-key",
         gemini_base_url=fake_gemini.base_url,
-        gemini_max_attempts=3,
+        job_retry_base_seconds=0.2,
     )
 
 
 @pytest.fixture
-def services(settings, engine) -> Iterator[Services]:
-    """Local-folder buckets and the local event bus over the `engine` database."""
-    services = bootstrap(settings, engine=engine)
-    yield services
-    services.local_bus.shutdown()
-
-
-@pytest.fixture
-def app(services):
+def app(settings, engine):
+    """The web app in embedded mode over the `engine` database, with this test's own in-process worker."""
     from web_app.app import create_app
 
-    app = create_app(services=services)
+    app = create_app(services=bootstrap(settings, engine=engine))
     app.config["TESTING"] = True
     yield app
     app.extensions["local_worker"].stop()
+
+
+@pytest.fixture
+def services(app) -> Services:
+    """The app's services: local-folder buckets, jobs announced to its worker."""
+    return app.extensions["annotation"]
+
+
+@pytest.fixture
+def worker(app):
+    """The app's local worker (`worker.drain()` waits until every queued job has run)."""
+    return app.extensions["local_worker"]
 
 
 @pytest.fixture

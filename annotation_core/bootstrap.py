@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from PIL import Image
 
-from annotation_core.database import create_schema, database_url, make_engine
+from annotation_core.announcers import Announcer, EventBridgeAnnouncer, LocalAnnouncer
+from annotation_core.database import database_url, ensure_schema, make_engine
+from annotation_core.lifecycle import JobRunner
 from annotation_core.logs import configure_logging
-from annotation_core.publishers import EventBridgePublisher, EventPublisher, LocalEventBus
 from annotation_core.repository import ImageRepository
 from annotation_core.secrets import SecretValue, resolve_secrets
 from annotation_core.settings import Settings, load_settings
@@ -23,7 +25,7 @@ LOCAL_THUMBNAIL_BUCKET = "thumbnails"
 MEDIA_URL_PREFIX = "/media"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     """Everything a request or a job needs, chosen once per process."""
 
@@ -31,17 +33,21 @@ class Services:
     repository: ImageRepository
     originals: ObjectStore
     thumbnails: ObjectStore
-    publisher: EventPublisher | None
-    local_bus: LocalEventBus | None = None
+    # Where due jobs are announced: EventBridge on AWS (None without EVENT_BUS_NAME), else the local worker.
+    announcer: Announcer | None
 
     @property
     def engine(self) -> sa.Engine:
         return self.repository.engine
 
+    def runner(self) -> JobRunner:
+        return JobRunner(self.repository, self.originals, self.settings)
+
+    def with_announcer(self, announcer: Announcer) -> Services:
+        return dataclasses.replace(self, announcer=announcer)
+
     def close(self) -> None:
-        """Finish queued local jobs and release connections."""
-        if self.local_bus is not None:
-            self.local_bus.shutdown()
+        """Release database connections."""
         self.engine.dispose()
 
 
@@ -52,9 +58,12 @@ def bootstrap(
     s3_client: Any = None,
     events_client: Any = None,
     secrets_client: Any = None,
-    create_tables: bool = False,
+    migrate: bool = False,
+    single_connection: bool = False,
 ) -> Services:
-    """Build the services: S3 or folders, MySQL or SQLite, EventBridge or the local bus. Connects lazily."""
+    """Build the services: S3 or folders, MySQL or SQLite, EventBridge or the local worker. Connects lazily
+    unless `migrate` asks to bring the schema up to date first. `single_connection` keeps at most one
+    database connection (a Lambda container handles one invocation at a time)."""
     settings = resolve_secrets(settings, secrets_client)
     # Our own check refuses images over MAX_IMAGE_PIXELS; Pillow's guard (2x its limit) must not be stricter.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.max_image_pixels)
@@ -62,33 +71,38 @@ def bootstrap(
         password = None
         if settings.uses_mysql and settings.db_secret_arn and not settings.db_password:
             password = SecretValue(settings.db_secret_arn, "DB_SECRET_ARN", secrets_client).get
-        engine = make_engine(database_url(settings), password)
-    if create_tables:
-        create_schema(engine)
+        pool = {"pool_size": 1, "max_overflow": 0} if single_connection else {}
+        engine = make_engine(database_url(settings), password, **pool)
+    if migrate:
+        ensure_schema(engine)
     repository = ImageRepository(engine)
     if settings.uses_s3:
-        publisher = EventBridgePublisher(settings.event_bus_name, events_client) if settings.event_bus_name else None
+        announcer = EventBridgeAnnouncer(settings.event_bus_name, events_client) if settings.event_bus_name else None
         return Services(
             settings,
             repository,
             S3Store(settings.s3_image_bucket, s3_client),
             S3Store(settings.s3_thumbnail_bucket, s3_client),
-            publisher,
+            announcer,
         )
-    bus = LocalEventBus(settings.worker_threads)
     root = Path(settings.data_dir)
-    originals = LocalFolderStore(
-        root / LOCAL_IMAGE_BUCKET, LOCAL_IMAGE_BUCKET, f"{MEDIA_URL_PREFIX}/{LOCAL_IMAGE_BUCKET}", bus.publish
+    return Services(
+        settings,
+        repository,
+        LocalFolderStore(root / LOCAL_IMAGE_BUCKET, LOCAL_IMAGE_BUCKET, f"{MEDIA_URL_PREFIX}/{LOCAL_IMAGE_BUCKET}"),
+        LocalFolderStore(
+            root / LOCAL_THUMBNAIL_BUCKET, LOCAL_THUMBNAIL_BUCKET, f"{MEDIA_URL_PREFIX}/{LOCAL_THUMBNAIL_BUCKET}"
+        ),
+        LocalAnnouncer(root),
     )
-    thumbnails = LocalFolderStore(
-        root / LOCAL_THUMBNAIL_BUCKET, LOCAL_THUMBNAIL_BUCKET, f"{MEDIA_URL_PREFIX}/{LOCAL_THUMBNAIL_BUCKET}"
-    )
-    return Services(settings, repository, originals, thumbnails, bus, bus)
 
 
 @functools.cache
 def lambda_services() -> Services:
-    """Services for a Lambda container, built on the first invocation and reused while it stays warm."""
+    """Services for a Lambda container, built on the first invocation and reused while it stays warm.
+
+    The schema is brought up to date here too: stack 03's functions are updated before stack 04's web tier.
+    """
     settings = load_settings(read_dotenv=False)
     configure_logging(settings.log_level, json_lines=True)
-    return bootstrap(settings)
+    return bootstrap(settings, migrate=True, single_connection=True)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from annotation_core.schema import metadata
 from annotation_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,14 @@ def database_url(settings: Settings) -> sa.URL:
 MYSQL_ACCESS_DENIED = 1045
 
 
-def make_engine(url: sa.URL | str, password: Callable[..., str] | None = None) -> sa.Engine:
+def make_engine(
+    url: sa.URL | str, password: Callable[..., str] | None = None, *, pool_size: int = 4, max_overflow: int = 4
+) -> sa.Engine:
     """Create an engine tuned for its dialect; connects lazily.
 
     `password(refresh=False)` supplies the MySQL password for each new connection; after an access-denied
     answer it is asked again with `refresh=True`, so a rotated password is picked up without a restart.
+    A Lambda container runs one invocation at a time: it passes `pool_size=1, max_overflow=0`.
     """
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite":
@@ -46,7 +49,9 @@ def make_engine(url: sa.URL | str, password: Callable[..., str] | None = None) -
         sa.event.listen(engine, "connect", _tune_sqlite)
         return engine
     # RDS closes idle connections; pre-ping and recycle keep warm Lambdas and web workers healthy.
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800, pool_size=5, max_overflow=5)
+    engine = sa.create_engine(
+        url, pool_pre_ping=True, pool_recycle=1800, pool_size=pool_size, max_overflow=max_overflow
+    )
     if password is not None:
         sa.event.listen(engine, "do_connect", _connect_with(password))
     return engine
@@ -75,14 +80,59 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_schema(engine: sa.Engine, attempts: int = 3) -> None:
-    """Create missing tables; safe when several processes start at once."""
-    for attempt in range(1, attempts + 1):
-        try:
-            metadata.create_all(engine, checkfirst=True)
+MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0002"  # the newest file in migrations/versions (a test checks)
+_LOCK_NAME = "image_annotation_schema"
+
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """Bring the database to the head revision; cheap when it is there, safe when processes race.
+
+    A database made by version 2.0 (tables, but no migration history) is recognised and upgraded in place.
+    """
+    if _current_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    with _schema_lock(engine) as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        tables = sa.inspect(conn).get_table_names()
+        if "images" in tables and "alembic_version" not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
+        conn.commit()
+    log.info("database schema at revision %s", HEAD_REVISION)
+
+
+def _current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@contextmanager
+def _schema_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One migrating process at a time: MySQL's named lock, or a lock file beside the SQLite database."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "mysql":
+            if conn.execute(sa.text("SELECT GET_LOCK(:name, 120)"), {"name": _LOCK_NAME}).scalar() != 1:
+                raise RuntimeError("another process held the schema lock for two minutes")
+            try:
+                yield conn
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": _LOCK_NAME})
             return
-        except sa.exc.DatabaseError as error:  # another process created it between check and create
-            if attempt == attempts:
-                raise
-            log.warning("schema creation raced (%s); checking again", error.orig)
-            time.sleep(0.2 * attempt)
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield conn
+            return
+        with open(f"{database}.schema-lock", "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield conn
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)

@@ -52,8 +52,24 @@ class PublishError(AnnotationError):
 
 
 class JobError(AnnotationError):
-    """A thumbnail or caption job failed; the message is stored as the job's error text."""
+    """A thumbnail or caption job failed for good; the message is stored as the job's error text."""
 
 
 class CaptionProviderError(JobError):
-    """The caption provider refused or failed the request after its retries."""
+    """The caption provider refused the request in a way retrying cannot fix (bad key, unknown model, ...)."""
+
+
+class RetryLaterError(AnnotationError):
+    """A job hit a transient failure (rate limit, overload, timeout, a dependency briefly down).
+
+    The lifecycle puts the job back to pending and tries again after a backoff, at least `retry_after`
+    seconds when the service said so. A `throttled` failure (the service is rate-limiting us) does not use
+    up one of the job's attempts: waiting is the whole remedy.
+    """
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None, throttled: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.throttled = throttled

@@ -1,37 +1,53 @@
-"""The `ObjectCreated` value and parsing of both AWS event shapes that carry it."""
+"""What a Lambda is asked to do, read from the events that carry it.
+
+Two kinds of event reach the functions: S3's "Object Created" (as EventBridge delivers it, or as a classic
+S3 notification's `Records[]`), which names an object and means "both jobs of its image", and our own
+"Image Job Due" (published with `PutEvents` by retries and the sweeper), which names an image id and one job.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
-from uuid import uuid4
 
 from annotation_core.errors import AnnotationError
+from annotation_core.records import Job
 
-RETRY_SOURCE = "image-annotation.retry"
-DETAIL_TYPE = "Object Created"
+JOB_SOURCE = "image-annotation.retry"
+OBJECT_CREATED = "Object Created"
+JOB_DUE = "Image Job Due"
 
 
 class EventParseError(AnnotationError):
-    """The event is not an S3 'Object Created' notification in either known shape."""
+    """The event is neither an S3 'Object Created' notification nor an 'Image Job Due' event."""
 
 
 @dataclass(frozen=True)
 class ObjectCreated:
-    """An object now exists at `key` in `bucket`."""
+    """An object now exists at `key` in `bucket`: its image's jobs can run."""
 
     bucket: str
     key: str
 
 
-def parse_object_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
-    """Read EventBridge 'Object Created' events and classic S3 `Records[]` notifications alike."""
+@dataclass(frozen=True)
+class JobDue:
+    """The `job` of image `image_id` should run (again)."""
+
+    image_id: int
+    job: Job
+
+
+JobTarget = ObjectCreated | JobDue
+
+
+def parse_job_targets(event: Mapping[str, Any]) -> list[JobTarget]:
+    """Read every target an event names; raises EventParseError for anything else (AWS then retries it)."""
     if not isinstance(event, Mapping):
-        raise EventParseError(f"Not an S3 event: expected a JSON object, got {type(event).__name__}.")
+        raise EventParseError(f"Not an S3 or job event: expected a JSON object, got {type(event).__name__}.")
     try:
         if "Records" in event:
             # Classic notifications URL-encode keys ("my photo.jpg" arrives as "my+photo.jpg").
@@ -40,39 +56,35 @@ def parse_object_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
                 for record in event["Records"]
                 if str(record.get("eventName", "ObjectCreated:")).startswith("ObjectCreated:")
             ]
-        if event.get("detail-type") == DETAIL_TYPE:
+        detail_type = event.get("detail-type")
+        if detail_type == OBJECT_CREATED:
             detail = event["detail"]
             return [ObjectCreated(detail["bucket"]["name"], detail["object"]["key"])]
+        if detail_type == JOB_DUE:
+            return [_job_due(event["detail"])]
     except KeyError as error:
-        raise EventParseError(f"Malformed S3 event: missing {error}.") from error
+        raise EventParseError(f"Malformed event: missing {error}.") from error
     except (AttributeError, TypeError) as error:  # a record or field of the wrong type
-        raise EventParseError(f"Malformed S3 event: {error}.") from error
-    raise EventParseError("Not an S3 'Object Created' event: expected 'Records' or detail-type 'Object Created'.")
+        raise EventParseError(f"Malformed event: {error}.") from error
+    raise EventParseError(
+        f"Not an S3 or job event: expected 'Records' or detail-type {OBJECT_CREATED!r} or {JOB_DUE!r}."
+    )
 
 
-def eventbridge_event(created: ObjectCreated, source: str = "aws.s3") -> dict[str, Any]:
-    """Build the EventBridge envelope S3 sends, as the local bus delivers it to the handlers."""
+def _job_due(detail: Mapping[str, Any]) -> JobDue:
+    image_id, job = detail["image_id"], detail["job"]
+    if type(image_id) is not int or image_id < 1:
+        raise EventParseError(f"Malformed event: image_id must be a positive integer, got {image_id!r}.")
+    if job not in set(Job):
+        raise EventParseError(f"Malformed event: job must be one of {', '.join(Job)}, got {job!r}.")
+    return JobDue(image_id, Job(job))
+
+
+def job_due_entry(due: JobDue, bus_name: str) -> dict[str, Any]:
+    """The `PutEvents` entry announcing `due`; stack 03 routes it to the function of its job."""
     return {
-        "version": "0",
-        "id": str(uuid4()),
-        "detail-type": DETAIL_TYPE,
-        "source": source,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "resources": [f"arn:aws:s3:::{created.bucket}"],
-        "detail": eventbridge_detail(created),
-    }
-
-
-def eventbridge_detail(created: ObjectCreated) -> dict[str, Any]:
-    return {"version": "0", "bucket": {"name": created.bucket}, "object": {"key": created.key}, "reason": "PutObject"}
-
-
-def put_events_entry(created: ObjectCreated, bus_name: str) -> dict[str, Any]:
-    """A `PutEvents` entry the same rule matches as S3's own event (retries on AWS)."""
-    return {
-        "Source": RETRY_SOURCE,
-        "DetailType": DETAIL_TYPE,
-        "Detail": json.dumps(eventbridge_detail(created)),
-        "Resources": [f"arn:aws:s3:::{created.bucket}"],
+        "Source": JOB_SOURCE,
+        "DetailType": JOB_DUE,
+        "Detail": json.dumps({"image_id": due.image_id, "job": str(due.job)}),
         "EventBusName": bus_name,
     }

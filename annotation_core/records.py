@@ -1,4 +1,4 @@
-"""The image record, its two jobs and the rules that derive one overall status from them."""
+"""The image record, its two jobs and the rules that derive what users see from them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class Job(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """`pending -> processing -> completed | failed`; a failed job can be reset to pending."""
+    """`pending -> processing -> completed | failed`; a transient failure puts a job back to pending."""
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -34,6 +34,33 @@ def overall_status(thumbnail: JobState, caption: JobState) -> JobState:
     if JobState.FAILED in states:
         return JobState.FAILED
     return JobState.COMPLETED
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """One job of one image as the lifecycle left it."""
+
+    job: Job
+    state: JobState
+    error: str | None
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    next_attempt_at: datetime | None
+
+    @property
+    def waiting_to_retry(self) -> bool:
+        """Pending after a transient failure, until `next_attempt_at`; `error` holds the last reason."""
+        return self.state is JobState.PENDING and self.next_attempt_at is not None
+
+    def describe(self, max_attempts: int) -> str:
+        """The job's state in words, e.g. 'waiting to retry (attempt 2 of 5)'."""
+        if self.waiting_to_retry:
+            # A rate-limited attempt is given back, so the next attempt may carry the same number again.
+            return f"waiting to retry (attempt {min(self.attempts + 1, max_attempts)} of {max_attempts})"
+        if self.state is JobState.PROCESSING and self.attempts > 1:
+            return f"processing (attempt {self.attempts} of {max_attempts})"
+        return self.state.value
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,8 @@ class ImageRecord:
     thumbnail_attempts: int
     thumbnail_started_at: datetime | None
     thumbnail_finished_at: datetime | None
+    thumbnail_next_attempt_at: datetime | None
+    thumbnail_queued_at: datetime | None
     caption_status: JobState
     caption: str | None
     caption_model: str | None
@@ -63,6 +92,8 @@ class ImageRecord:
     caption_attempts: int
     caption_started_at: datetime | None
     caption_finished_at: datetime | None
+    caption_next_attempt_at: datetime | None
+    caption_queued_at: datetime | None
 
     @property
     def status(self) -> JobState:
@@ -70,3 +101,15 @@ class ImageRecord:
 
     def job_state(self, job: Job) -> JobState:
         return JobState(getattr(self, f"{job}_status"))
+
+    def progress(self, job: Job) -> JobProgress:
+        """The lifecycle columns of one job, together."""
+        return JobProgress(
+            job=Job(job),
+            state=self.job_state(job),
+            error=getattr(self, f"{job}_error"),
+            attempts=getattr(self, f"{job}_attempts"),
+            started_at=getattr(self, f"{job}_started_at"),
+            finished_at=getattr(self, f"{job}_finished_at"),
+            next_attempt_at=getattr(self, f"{job}_next_attempt_at"),
+        )

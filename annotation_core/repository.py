@@ -41,6 +41,7 @@ class Claim:
     image_id: int
     job: Job
     started_at: datetime
+    attempt: int  # this attempt's number, counting from 1
 
 
 class ImageRepository:
@@ -52,7 +53,9 @@ class ImageRepository:
     def insert(self, new: NewImage) -> ImageRecord:
         """Store a new image with both jobs pending; raises IntegrityError on a duplicate key or hash."""
         now = utcnow()
-        values = {**new.__dict__, "uploaded_at": now, "updated_at": now}
+        queued = {_column(job, "queued_at"): now for job in Job}
+        values = {**{images.c[name]: value for name, value in new.__dict__.items()}, **queued}
+        values.update({images.c.uploaded_at: now, images.c.updated_at: now})
         with self.engine.begin() as conn:
             image_id = conn.execute(images.insert().values(values)).inserted_primary_key[0]
         return self.get(image_id)
@@ -99,66 +102,117 @@ class ImageRepository:
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(statement)]
 
-    def unfinished(self, limit: int = 500) -> list[ImageRecord]:
-        """Images with a job still pending or processing, oldest first."""
-        statement = (
-            _SELECT_RECORDS.where(
-                sa.or_(
-                    images.c.thumbnail_status.in_(UNFINISHED_STATES),
-                    images.c.caption_status.in_(UNFINISHED_STATES),
-                )
-            )
-            .order_by(images.c.id)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(statement)]
-
     def claim(self, image_id: int, job: Job, lease_seconds: int) -> Claim | None:
-        """Take a pending job, or a processing one whose lease expired; None when there is nothing to take."""
+        """Take a pending job that is due, or a processing one whose lease expired; None if there is none."""
         now = utcnow()
-        state, started = _column(job, "status"), _column(job, "started_at")
-        expired = sa.and_(state == JobState.PROCESSING, started < now - timedelta(seconds=lease_seconds))
+        state, started, attempts = _column(job, "status"), _column(job, "started_at"), _column(job, "attempts")
+        due = _column(job, "next_attempt_at")
+        claimable = sa.or_(
+            sa.and_(state == JobState.PENDING, sa.or_(due.is_(None), due <= now)),
+            sa.and_(state == JobState.PROCESSING, started < now - timedelta(seconds=lease_seconds)),
+        )
         statement = (
             images.update()
-            .where(images.c.id == image_id, sa.or_(state == JobState.PENDING, expired))
+            .where(images.c.id == image_id, claimable)
             .values(
                 {
                     state: JobState.PROCESSING,
                     started: now,
-                    _column(job, "attempts"): _column(job, "attempts") + 1,
-                    _column(job, "error"): None,
+                    attempts: attempts + 1,
+                    due: None,
                     _column(job, "finished_at"): None,
                     images.c.updated_at: now,
                 }
             )
         )
         with self.engine.begin() as conn:
-            claimed = conn.execute(statement).rowcount == 1
-        return Claim(image_id, job, now) if claimed else None
+            if conn.execute(statement).rowcount != 1:
+                return None
+            attempt = conn.execute(sa.select(attempts).where(images.c.id == image_id)).scalar_one()
+        return Claim(image_id, job, now, attempt)
 
     def finish(self, claim: Claim, results: Mapping[str, Any]) -> bool:
         """Record a job's results; False if the claim was lost (lease taken over, or image deleted)."""
-        return self._settle(claim, JobState.COMPLETED, {images.c[name]: value for name, value in results.items()})
+        values = {images.c[name]: value for name, value in results.items()}
+        return self._settle(claim, JobState.COMPLETED, {**values, _column(claim.job, "error"): None})
 
     def fail(self, claim: Claim, error: str) -> bool:
-        """Mark a claimed job failed with text that says what to do."""
+        """Mark a claimed job failed for good, with text that says what to do."""
         return self._settle(claim, JobState.FAILED, {_column(claim.job, "error"): error[:2000]})
 
-    def reset_failed(self, image_id: int) -> list[Job]:
-        """Put every failed job of an image back to pending; returns the jobs reset."""
+    def retry_later(self, claim: Claim, error: str, next_attempt_at: datetime, *, refund: bool = False) -> bool:
+        """Put a claimed job back to pending until `next_attempt_at`, keeping `error` as the last reason.
+
+        With `refund`, the attempt does not count (the service was rate-limiting, not failing).
+        """
+        job = claim.job
+        values = {
+            _column(job, "error"): error[:2000],
+            _column(job, "next_attempt_at"): next_attempt_at,
+            _column(job, "attempts"): _column(job, "attempts") - (1 if refund else 0),
+        }
+        return self._settle(claim, JobState.PENDING, values, finished=False)
+
+    def reset_for_retry(self, image_id: int, lease_seconds: int) -> list[Job]:
+        """A user's Retry: failed jobs, jobs stuck in processing past their lease and jobs waiting to retry
+        go back to pending, due now, with their attempts counted afresh. Returns the jobs reset."""
+        now = utcnow()
         reset = []
         with self.engine.begin() as conn:
             for job in Job:
-                state = _column(job, "status")
                 statement = (
                     images.update()
-                    .where(images.c.id == image_id, state == JobState.FAILED)
-                    .values({state: JobState.PENDING, _column(job, "error"): None, images.c.updated_at: utcnow()})
+                    .where(images.c.id == image_id, _retryable(job, now, lease_seconds))
+                    .values(_fresh_job(job, now))
                 )
                 if conn.execute(statement).rowcount == 1:
                     reset.append(job)
         return reset
+
+    def reset_failed(self, image_ids: list[int] | None = None, limit: int = 1000) -> list[tuple[int, Job]]:
+        """Put failed jobs back to pending, due now: of the given images, or of the newest `limit` failed ones."""
+        now = utcnow()
+        reset: list[tuple[int, Job]] = []
+        with self.engine.begin() as conn:
+            for job in Job:
+                state = _column(job, "status")
+                found = sa.select(images.c.id).where(state == JobState.FAILED)
+                if image_ids is not None:
+                    found = found.where(images.c.id.in_(image_ids))
+                ids = list(conn.execute(found.order_by(images.c.id.desc()).limit(limit)).scalars())
+                if not ids:
+                    continue
+                statement = (
+                    images.update().where(images.c.id.in_(ids), state == JobState.FAILED).values(_fresh_job(job, now))
+                )
+                conn.execute(statement)
+                reset.extend((image_id, job) for image_id in ids)
+        return reset
+
+    def due_jobs(self, job: Job, *, lease_seconds: int, lost_after: float, limit: int) -> list[int]:
+        """Ids of images whose `job` should run now but may have no event on its way, oldest first:
+        pending past its next attempt time, pending and unclaimed for `lost_after` seconds (a lost event),
+        or processing past its lease (the worker died or timed out)."""
+        now = utcnow()
+        state, due = _column(job, "status"), _column(job, "next_attempt_at")
+        lost = sa.and_(due.is_(None), _column(job, "queued_at") <= now - timedelta(seconds=lost_after))
+        condition = sa.or_(
+            sa.and_(state == JobState.PENDING, sa.or_(due <= now, lost)),
+            sa.and_(state == JobState.PROCESSING, _column(job, "started_at") < now - timedelta(seconds=lease_seconds)),
+        )
+        statement = sa.select(images.c.id).where(condition).order_by(images.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement).scalars())
+
+    def next_attempt_at(self) -> datetime | None:
+        """When the soonest job waiting to retry becomes due (None if no job is waiting)."""
+        times = [
+            sa.select(sa.func.min(_column(job, "next_attempt_at"))).where(_column(job, "status") == JobState.PENDING)
+            for job in Job
+        ]
+        with self.engine.connect() as conn:
+            found = [conn.execute(statement).scalar() for statement in times]
+        return min((moment for moment in found if moment is not None), default=None)
 
     def delete(self, image_id: int) -> ImageRecord | None:
         """Remove the row and return what it held (for deleting its objects), or None if absent."""
@@ -169,7 +223,7 @@ class ImageRepository:
             deleted = conn.execute(images.delete().where(images.c.id == image_id)).rowcount == 1
         return record if deleted else None
 
-    def _settle(self, claim: Claim, state: JobState, values: dict) -> bool:
+    def _settle(self, claim: Claim, state: JobState, values: dict, *, finished: bool = True) -> bool:
         now = utcnow()
         statement = (
             images.update()
@@ -182,7 +236,7 @@ class ImageRepository:
                 {
                     **values,
                     _column(claim.job, "status"): state,
-                    _column(claim.job, "finished_at"): now,
+                    _column(claim.job, "finished_at"): now if finished else None,
                     images.c.updated_at: now,
                 }
             )
@@ -198,6 +252,28 @@ class ImageRepository:
 
 def _column(job: Job, suffix: str) -> sa.Column:
     return images.c[f"{job}_{suffix}"]
+
+
+def _retryable(job: Job, now: datetime, lease_seconds: int) -> sa.ColumnElement[bool]:
+    """Failed, stuck in processing past its lease, or pending until a later attempt."""
+    state = _column(job, "status")
+    return sa.or_(
+        state == JobState.FAILED,
+        sa.and_(state == JobState.PROCESSING, _column(job, "started_at") < now - timedelta(seconds=lease_seconds)),
+        sa.and_(state == JobState.PENDING, _column(job, "next_attempt_at") > now),
+    )
+
+
+def _fresh_job(job: Job, now: datetime) -> dict:
+    """The columns of a job queued anew by a user: pending, due now, no attempts yet, no error."""
+    return {
+        _column(job, "status"): JobState.PENDING,
+        _column(job, "error"): None,
+        _column(job, "attempts"): 0,
+        _column(job, "next_attempt_at"): None,
+        _column(job, "queued_at"): now,
+        images.c.updated_at: now,
+    }
 
 
 def _overall_status_is(status: JobState) -> sa.ColumnElement[bool]:

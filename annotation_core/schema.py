@@ -1,6 +1,7 @@
 """The `images` table (SQLAlchemy Core) and the text-search structures each database needs.
 
-`database/schema.sql` is generated from this module (`make schema`); a test fails when they drift.
+The migrations in `annotation_core/migrations` build exactly this (a test compares them), and
+`database/schema.sql` is generated from it (`make schema`; a test fails when they drift).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ images = sa.Table(
     sa.Column("thumbnail_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("thumbnail_started_at", Timestamp),
     sa.Column("thumbnail_finished_at", Timestamp),
+    sa.Column("thumbnail_next_attempt_at", Timestamp),
+    sa.Column("thumbnail_queued_at", Timestamp),
     _state_column("caption_status"),
     sa.Column("caption", sa.Text),
     sa.Column("caption_model", sa.String(128)),
@@ -58,6 +61,8 @@ images = sa.Table(
     sa.Column("caption_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("caption_started_at", Timestamp),
     sa.Column("caption_finished_at", Timestamp),
+    sa.Column("caption_next_attempt_at", Timestamp),
+    sa.Column("caption_queued_at", Timestamp),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_unicode_ci",
@@ -67,7 +72,8 @@ images = sa.Table(
 sa.Index("ix_images_fulltext", images.c.caption, images.c.filename, mysql_prefix="FULLTEXT").ddl_if(dialect="mysql")
 
 # ... SQLite through an external-content FTS5 table kept in step by triggers. Its rowid is the image id,
-# so "newest matches first" is answered from the text index alone (ORDER BY rowid DESC).
+# so "newest matches first" is answered from the text index alone (ORDER BY rowid DESC). The migrations
+# create these; they are listed here as the statements the head revision leaves in sqlite_master.
 SQLITE_FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5("
     "caption, filename, content='images', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
@@ -81,8 +87,6 @@ SQLITE_FTS_DDL = (
     "VALUES ('delete', old.id, old.caption, old.filename); "
     "INSERT INTO images_fts(rowid, caption, filename) VALUES (new.id, new.caption, new.filename); END",
 )
-for _statement in SQLITE_FTS_DDL:
-    sa.event.listen(metadata, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
 
 
 def mysql_ddl() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from annotation_core.errors import ConfigurationError
@@ -120,12 +121,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEMINI_MODEL_NAME", "gemini-3.5-flash-lite", _text, "Gemini model that writes captions."),
     Setting("GEMINI_PROMPT", "Describe this image in detail.", _text, "Prompt sent with every image."),
     Setting("GEMINI_BASE_URL", "", _url, "Optional API gateway or proxy in front of Gemini."),
-    Setting("GEMINI_TIMEOUT_SECONDS", "30", _bounded_int(1, 600), "Timeout of one Gemini request."),
     Setting(
-        "GEMINI_MAX_ATTEMPTS",
-        "4",
-        _bounded_int(1, 10),
-        "Attempts per caption, including the first, on 408, 429 and 5xx answers.",
+        "GEMINI_TIMEOUT_SECONDS",
+        "30",
+        _bounded_int(1, 600),
+        "Timeout of one Gemini request (one per job attempt; a slow answer is retried later).",
     ),
     Setting("THUMBNAIL_WIDTH", "256", _bounded_int(16, 4096), "Thumbnails fit inside this width..."),
     Setting("THUMBNAIL_HEIGHT", "256", _bounded_int(16, 4096), "...and this height, keeping aspect."),
@@ -190,7 +190,6 @@ class Settings:
     gemini_prompt: str = "Describe this image in detail."
     gemini_base_url: str | None = None
     gemini_timeout_seconds: int = 30
-    gemini_max_attempts: int = 4
     thumbnail_width: int = 256
     thumbnail_height: int = 256
     job_lease_seconds: int = 90
@@ -218,12 +217,20 @@ class Settings:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, read_dotenv: bool = True) -> Settings:
-    """Read every setting from `environ` (default: the process environment, plus the nearest `.env`)."""
+    """Read every setting from `environ` (default: the process environment, plus the nearest `.env`).
+
+    A relative DATA_DIR is taken from the folder of the `.env` that was read, so `make run` at the root and
+    `cd web_app && python app.py` use the same data.
+    """
+    base = None
     if environ is None:
         if read_dotenv:
             from dotenv import find_dotenv, load_dotenv
 
-            load_dotenv(find_dotenv(usecwd=True), override=False)  # real environment variables win
+            dotenv = find_dotenv(usecwd=True)
+            if dotenv:
+                load_dotenv(dotenv, override=False)  # real environment variables win
+                base = Path(dotenv).parent
         environ = os.environ
     values: dict[str, Any] = {}
     for setting in SETTINGS:
@@ -232,6 +239,8 @@ def load_settings(environ: Mapping[str, str] | None = None, read_dotenv: bool = 
             values[setting.name.lower()] = setting.parse(raw)
         except ValueError as error:
             raise ConfigurationError(f"{setting.name}={raw!r} is not valid: {error}") from error
+    if base is not None and not Path(values["data_dir"]).is_absolute():
+        values["data_dir"] = str(base / values["data_dir"])
     settings = Settings(**values)
     if settings.uses_s3 != (settings.s3_thumbnail_bucket is not None):
         raise ConfigurationError("S3_IMAGE_BUCKET and S3_THUMBNAIL_BUCKET must be set together (or neither).")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
-from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from annotation_core.errors import StorageError
-from annotation_core.events import ObjectCreated
+
+# Objects are written once under unique keys and never change.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 class ObjectStore(Protocol):
@@ -19,7 +22,7 @@ class ObjectStore(Protocol):
 
     bucket: str
 
-    def save(self, key: str, data: bytes, content_type: str) -> None: ...
+    def save(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None: ...
 
     def load(self, key: str) -> bytes: ...
 
@@ -31,19 +34,12 @@ class ObjectStore(Protocol):
 
 
 class LocalFolderStore:
-    """A bucket as a folder; like S3 with EventBridge, a finished write can announce `ObjectCreated`."""
+    """A bucket as a folder, served by the web app under `url_prefix` (immutable, as S3 objects are here)."""
 
-    def __init__(
-        self,
-        root: Path,
-        bucket: str,
-        url_prefix: str,
-        on_created: Callable[[ObjectCreated], Any] | None = None,
-    ):
+    def __init__(self, root: Path, bucket: str, url_prefix: str):
         self.root = Path(root)
         self.bucket = bucket
         self.url_prefix = url_prefix.rstrip("/")
-        self.on_created = on_created
 
     def path(self, key: str) -> Path:
         """Map a key to a file inside the root, refusing keys that would escape it."""
@@ -53,7 +49,7 @@ class LocalFolderStore:
             raise StorageError(f"Refused object key {key!r}.")
         return self.root.joinpath(*parts)
 
-    def save(self, key: str, data: bytes, content_type: str) -> None:
+    def save(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
         target = self.path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +59,6 @@ class LocalFolderStore:
             os.replace(handle.name, target)
         except OSError as error:
             raise StorageError(f"Could not write {key} to {self.bucket}: {error.strerror}.") from error
-        if self.on_created is not None:
-            self.on_created(ObjectCreated(self.bucket, key))
 
     def load(self, key: str) -> bytes:
         try:
@@ -83,12 +77,19 @@ class LocalFolderStore:
 
 
 class S3Store:
-    """A private S3 bucket; links are short-lived presigned GET URLs."""
+    """A private S3 bucket; links are presigned GET URLs.
 
-    def __init__(self, bucket: str, client: Any = None, url_seconds: int = 3600):
+    A link is signed for an hour and handed out unchanged for the first 50 minutes of it, so a browser
+    that sees the same image again (the gallery polls) finds the same URL and uses its cached copy.
+    """
+
+    URL_SECONDS = 3600
+    URL_REUSE_SECONDS = 3000
+
+    def __init__(self, bucket: str, client: Any = None):
         self.bucket = bucket
         self._client = client
-        self.url_seconds = url_seconds
+        self._signed = functools.lru_cache(maxsize=4096)(self._sign)
 
     @property
     def client(self) -> Any:
@@ -100,9 +101,10 @@ class S3Store:
             self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
         return self._client
 
-    def save(self, key: str, data: bytes, content_type: str) -> None:
+    def save(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+        extra = {"CacheControl": cache_control} if cache_control else {}
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra)
         except (BotoCoreError, ClientError) as error:
             raise StorageError(f"Could not write {key} to s3://{self.bucket}: {error}") from error
 
@@ -130,6 +132,9 @@ class S3Store:
             raise StorageError(f"Could not delete {key} from s3://{self.bucket}: {error}") from error
 
     def url(self, key: str) -> str:
+        return self._signed(key, int(time.time() // self.URL_REUSE_SECONDS))
+
+    def _sign(self, key: str, _window: int) -> str:
         return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_seconds
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.URL_SECONDS
         )

@@ -75,6 +75,8 @@ def store_upload(services: Services, upload: CheckedUpload) -> StoredUpload:
     except AnnotationError:
         services.repository.delete(record.id)  # no row without its object
         raise
+    if services.announcer is not None:  # on AWS, S3 itself announces the new object
+        services.announcer.uploaded(record.id)
     log.info("stored upload image=%s key=%s size=%d", record.id, key, len(upload.data), extra={"image_id": record.id})
     return StoredUpload(record, duplicate=False)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import random
 import sqlite3
@@ -48,10 +47,10 @@ def run(quick: bool) -> Report:
     count, rounds, slow_rounds = (5_000, 30, 5) if quick else (200_000, 300, 40)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=tmp)
-        services = bootstrap(settings, create_tables=True)
+        services = bootstrap(settings, migrate=True)
         fill(services.engine, count)
         # No local worker: its sweep would pick up the pending rows and change the data being measured.
-        client = create_app(services=dataclasses.replace(services, local_bus=None)).test_client()
+        client = create_app(services=services, run_worker=False).test_client()
         repo, engine = services.repository, services.engine
         db = sqlite3.connect(database_url(settings).database, check_same_thread=False)
         newest = captured_sql(engine, lambda: repo.page(limit=PAGE))

@@ -8,6 +8,7 @@ Point the SDK (or `GEMINI_BASE_URL`) at `fake.base_url`; the fake answers
         fake.respond_with(429)                    # queue one-off answers, used first-in first-out
         fake.respond_with(200, FakeGemini.blocked_body("SAFETY"))
         fake.delay_seconds = 2.0                  # make every default answer slow (timeouts)
+        fake.retry_delay = "2s"                   # the wait a queued 429 asks for (RetryInfo.retryDelay)
         ...                                       # run the code under test
         fake.requests[0].headers["x-goog-api-key"], fake.requests[0].images, fake.requests[0].texts
 
@@ -95,6 +96,7 @@ class FakeGemini:
 
     caption: str = "A small test image."
     delay_seconds: float = 0.0
+    retry_delay: str = "0.3s"  # the RetryInfo.retryDelay a 429 carries, as Gemini's quota errors do
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -151,10 +153,21 @@ class FakeGemini:
         }
 
     @staticmethod
-    def error_body(status: int, message: str | None = None) -> dict[str, Any]:
-        """Google's error JSON for an HTTP status."""
+    def error_body(status: int, message: str | None = None, retry_delay: str | None = None) -> dict[str, Any]:
+        """Google's error JSON for an HTTP status; a 429 with `retry_delay` names the wait as Gemini does."""
         name, default_message = _STATUS_NAMES.get(status, ("UNKNOWN", "Unknown error."))
-        return {"error": {"code": status, "message": message or default_message, "status": name}}
+        error: dict[str, Any] = {"code": status, "message": message or default_message, "status": name}
+        if status == 429 and retry_delay is not None:
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests"}
+                    ],
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+            ]
+        return {"error": error}
 
     def start(self) -> FakeGemini:
         """Start serving in a daemon thread."""
@@ -197,7 +210,7 @@ class FakeGemini:
                 queued.body = (
                     self.success_body(self.caption, model or "gemini-test")
                     if queued.status < 400
-                    else self.error_body(queued.status)
+                    else self.error_body(queued.status, retry_delay=self.retry_delay)
                 )
             return queued
         if model is None:

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from annotation_core.bootstrap import Services
 from annotation_core.uploads import check_upload, store_upload
 
 JSON = {"Accept": "application/json"}
@@ -31,12 +30,13 @@ def upload(client, *files: tuple[bytes, str], headers: dict[str, str] | None = N
     return client.post("/upload", data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def seed(services: Services, filename: str, data: bytes, fake_gemini=None, caption: str | None = None) -> int:
-    """Store an image as an upload would and wait for both jobs; `caption` is what the fake Gemini answers."""
+def seed(worker, filename: str, data: bytes, fake_gemini=None, caption: str | None = None) -> int:
+    """Store an image as an upload would and wait for the app's worker to run both jobs; `caption` is what
+    the fake Gemini answers."""
     if caption is not None:
         fake_gemini.caption = caption
-    image_id = store_upload(services, check_upload(services, filename, data)).record.id
-    assert services.local_bus.drain(timeout=30), "jobs did not finish"
+    image_id = store_upload(worker.services, check_upload(worker.services, filename, data)).record.id
+    assert worker.drain(timeout=30), "jobs did not finish"
     return image_id
 
 

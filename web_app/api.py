@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from annotation_core.image_actions import delete_image, retry_image
-from web_app.listing import load_page, parse_ids, parse_query
+from annotation_core.image_actions import delete_image, retry_failed, retry_image
+from web_app.listing import BadQueryError, load_page, parse_ids, parse_query
 from web_app.presenters import image_json
 from web_app.services import services
 
@@ -46,9 +46,27 @@ def image_statuses():
 
 @bp.post("/images/<int:image_id>/retry")
 def retry(image_id: int):
-    """Put the image's failed jobs back to pending and announce it again; 202 with what was reset."""
+    """Put the image's failed, stuck and waiting jobs back to pending, due now; 202 with what was reset."""
     record, reset = retry_image(services(), image_id)
     return {"image": image_json(record, services()), "retried": [str(job) for job in reset]}, 202
+
+
+@bp.post("/images/retry")
+def retry_many():
+    """Retry failed jobs: of the images in `{"ids": [...]}`, or of every failed image (no body, or no ids)."""
+    body = request.get_json(silent=True) if request.content_length else {}
+    if not isinstance(body, dict):
+        raise BadQueryError('Send a JSON object: {"ids": [3, 5, 9]}, or nothing to retry every failed image.')
+    ids = body.get("ids")
+    if ids is not None and not (
+        isinstance(ids, list) and 0 < len(ids) <= 100 and all(type(i) is int and 0 < i < 2**63 for i in ids)
+    ):
+        raise BadQueryError("ids must be a list of 1 to 100 image ids.")
+    reset = retry_failed(services(), ids)
+    jobs = {"thumbnail": 0, "caption": 0}
+    for _image_id, job in reset:
+        jobs[str(job)] += 1
+    return {"images": sorted({image_id for image_id, _job in reset}, reverse=True), "jobs": jobs}, 202
 
 
 @bp.delete("/images/<int:image_id>")

@@ -4,6 +4,9 @@ Environment (and `.env`, as the app reads it): PORT (default 5000), BIND_HOST (d
 `make run` serves this machine only; the container sets 0.0.0.0), WEB_CONCURRENCY worker processes
 (default 2), GUNICORN_THREADS threads per worker (default 4). Command-line flags and GUNICORN_CMD_ARGS
 override this file.
+
+In embedded mode (no S3 buckets set) the master starts exactly one job worker process beside the web
+workers, however many there are, and stops it on exit.
 """
 
 import os
@@ -37,3 +40,16 @@ if os.path.isdir("/dev/shm"):
 # No runtime control socket (gunicorn >= 25): nothing here uses gunicornc, and the container user has
 # no writable home for it. Older gunicorn ignores the unknown name.
 control_socket_disable = True
+
+
+def when_ready(server):
+    from annotation_core.settings import load_settings
+    from web_app.worker_process import start_beside_gunicorn
+
+    server.job_worker = start_beside_gunicorn(load_settings())
+
+
+def on_exit(server):
+    from web_app.worker_process import stop
+
+    stop(getattr(server, "job_worker", None))

@@ -60,5 +60,5 @@ def image_detail(image_id: int):
         image=image_json(record, services()),
         record=record,
         jobs=list(Job),
-        can_retry=any(record.job_state(job) is JobState.FAILED for job in Job),
+        can_retry=any(record.job_state(job) is JobState.FAILED or record.progress(job).waiting_to_retry for job in Job),
     )

@@ -8,7 +8,7 @@ from typing import Any
 from flask import url_for
 
 from annotation_core.bootstrap import Services
-from annotation_core.records import ImageRecord, JobState
+from annotation_core.records import ImageRecord, Job, JobState
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -18,7 +18,7 @@ def iso(moment: datetime | None) -> str | None:
 def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
     """The status document of one image (`/api/image_status/<id>` and the gallery's live updates)."""
     has_thumbnail = record.thumbnail_status is JobState.COMPLETED and record.thumbnail_key
-    return {
+    document = {
         "id": record.id,
         "status": record.status.value,
         "thumbnail_status": record.thumbnail_status.value,
@@ -40,7 +40,13 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "updated_at": iso(record.updated_at),
         "status_url": url_for("api.image_status", image_id=record.id),
         "detail_url": url_for("pages.image_detail", image_id=record.id),
+        "max_attempts": services.settings.job_max_attempts,
     }
+    for job in Job:
+        progress = record.progress(job)
+        document[f"{job}_state_text"] = progress.describe(services.settings.job_max_attempts)
+        document[f"{job}_next_attempt_at"] = iso(progress.next_attempt_at)
+    return document
 
 
 def human_size(size_bytes: int) -> str:

@@ -1,19 +1,27 @@
-"""Caption providers: Gemini through the `google-genai` SDK."""
+"""Caption providers: Gemini through the `google-genai` SDK.
+
+One request per job attempt, never longer than the job's deadline allows: a transient answer (429, 408,
+5xx, a timeout, a dropped connection) raises RetryLaterError and the job lifecycle tries again later,
+honouring the wait Gemini asks for. Everything else is a CaptionProviderError that says what to fix.
+"""
 
 from __future__ import annotations
 
 import importlib
+import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from google import genai
 from google.genai import errors, types
 
-from annotation_core.errors import CaptionProviderError
+from annotation_core.errors import CaptionProviderError, RetryLaterError
+from annotation_core.retry_policy import parse_retry_after
 
-RETRYABLE_STATUS_CODES = [408, 429, 500, 502, 503, 504]
-MAX_RETRY_DELAY_SECONDS = 10.0
+# A request given less time than this would most likely time out: better to try again in a new attempt.
+MIN_REQUEST_SECONDS = 2.0
 
 
 def _httpx_errors(name: str) -> tuple[type[Exception], ...]:
@@ -49,32 +57,20 @@ class GeminiCaptioner:
         prompt: str,
         base_url: str | None = None,
         timeout_seconds: int = 30,
-        max_attempts: int = 4,
-        initial_retry_delay: float = 1.0,
     ):
         self.api_key = api_key
         self.model = model
         self.prompt = prompt
         self.base_url = base_url
         self.timeout_seconds = timeout_seconds
-        self.max_attempts = max_attempts
-        self.initial_retry_delay = initial_retry_delay
         self._client: genai.Client | None = None
         self._lock = threading.Lock()
 
     def _get_client(self) -> genai.Client:
-        """The SDK client, created once with explicit timeout and retry options."""
+        """The SDK client, created once; it never retries by itself (the job lifecycle does)."""
         with self._lock:
             if self._client is None:
-                retry = types.HttpRetryOptions(
-                    attempts=self.max_attempts,
-                    initial_delay=self.initial_retry_delay,
-                    max_delay=MAX_RETRY_DELAY_SECONDS,
-                    exp_base=2.0,
-                    jitter=self.initial_retry_delay,  # the SDK's default adds up to 1 s whatever the delay
-                    http_status_codes=RETRYABLE_STATUS_CODES,
-                )
-                options: dict[str, Any] = {"timeout": self.timeout_seconds * 1000, "retry_options": retry}
+                options: dict[str, Any] = {"timeout": self.timeout_seconds * 1000}
                 if self.base_url:
                     options["base_url"] = self.base_url
                 self._client = genai.Client(
@@ -89,49 +85,63 @@ class GeminiCaptioner:
         if client is not None:
             client.close()
 
-    def caption(self, data: bytes, mime_type: str) -> Caption:
-        """Caption one image; raises CaptionProviderError with a message a user can act on."""
+    def caption(self, data: bytes, mime_type: str, deadline: float | None = None) -> Caption:
+        """Caption one image before `deadline` (a time.monotonic() value).
+
+        Raises RetryLaterError for transient failures and CaptionProviderError with a message a user can
+        act on for the rest.
+        """
         if not self.api_key:
             raise CaptionProviderError(
                 "No Gemini API key: set GEMINI_API_KEY (or GEMINI_API_KEY_SECRET_ARN), then retry"
             )
+        timeout = float(self.timeout_seconds)
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+        if timeout < MIN_REQUEST_SECONDS:
+            raise RetryLaterError("Not enough time was left in this attempt to ask Gemini; it will be retried.")
         image = types.Part.from_bytes(data=data, mime_type=mime_type)
+        config = types.GenerateContentConfig(http_options=types.HttpOptions(timeout=int(timeout * 1000)))
         try:
             client = self._get_client()
-            response = client.models.generate_content(model=self.model, contents=[image, self.prompt])
+            response = client.models.generate_content(model=self.model, contents=[image, self.prompt], config=config)
         except errors.APIError as e:
-            raise CaptionProviderError(self._api_error_message(e)) from e
+            raise self._api_error(e) from e
         except _TRANSPORT_ERRORS as e:
-            raise CaptionProviderError(self._transport_error_message(e)) from e
+            raise self._transport_error(e, timeout) from e
         text = (response.text or "").strip()
         if not text:
             raise CaptionProviderError(f"Gemini returned no caption ({_no_caption_reason(response)})")
         return Caption(text=text, model=self.model)
 
-    def _api_error_message(self, e: errors.APIError) -> str:
-        """Say what Gemini answered and what to do about it."""
+    def _api_error(self, e: errors.APIError) -> Exception:
+        """Say what Gemini answered and what to do about it; transient answers are retried later."""
         detail = f"{e.code} {e.status or 'ERROR'}: {e.message or e.details}"
-        after = _after(self.max_attempts)
         if e.code == 429:
-            return f"Gemini is rate-limiting requests ({detail}) {after}: retry later or raise the quota"
-        if e.code == 408 or e.code >= 500:
-            return f"Gemini is unavailable ({detail}) {after}: retry later"
-        if e.code == 404:
-            return f"Gemini model {self.model!r} not found ({detail}): check GEMINI_MODEL_NAME"
-        if e.code in (401, 403):
-            return f"Gemini refused the request ({detail}): check GEMINI_API_KEY"
-        return f"Gemini refused the request ({detail}): check GEMINI_API_KEY, GEMINI_MODEL_NAME and the image"
-
-    def _transport_error_message(self, e: Exception) -> str:
-        """Say whether Gemini was slow or unreachable, and what to do about it."""
-        if isinstance(e, _TIMEOUT_ERRORS):
-            return (
-                f"Gemini did not answer within {self.timeout_seconds} s ({_after(self.max_attempts)}): "
-                "retry later or raise GEMINI_TIMEOUT_SECONDS"
+            return RetryLaterError(
+                f"Gemini is rate-limiting requests ({detail}); waiting as it asks.",
+                retry_after=_retry_after(e),
+                throttled=True,
             )
-        return (
-            f"Could not reach {self.base_url or 'the Gemini API'} ({type(e).__name__}: {e}): "
-            "check the network and GEMINI_BASE_URL, then retry later"
+        if e.code == 408 or e.code >= 500:
+            return RetryLaterError(f"Gemini is unavailable ({detail}).", retry_after=_retry_after(e))
+        if e.code == 404:
+            return CaptionProviderError(f"Gemini model {self.model!r} not found ({detail}): check GEMINI_MODEL_NAME")
+        if e.code in (401, 403) or _invalid_api_key(e):
+            return CaptionProviderError(f"Gemini refused the request ({detail}): check GEMINI_API_KEY")
+        return CaptionProviderError(
+            f"Gemini refused the request ({detail}): check GEMINI_API_KEY, GEMINI_MODEL_NAME and the image"
+        )
+
+    def _transport_error(self, e: Exception, timeout: float) -> RetryLaterError:
+        """Say whether Gemini was slow or unreachable; either way the caption is tried again later."""
+        if isinstance(e, _TIMEOUT_ERRORS):
+            return RetryLaterError(
+                f"Gemini did not answer within {timeout:.0f} s; if this keeps happening, raise GEMINI_TIMEOUT_SECONDS."
+            )
+        return RetryLaterError(
+            f"Could not reach {self.base_url or 'the Gemini API'} ({type(e).__name__}: {e}); "
+            "check the network and GEMINI_BASE_URL if this keeps happening."
         )
 
 
@@ -149,6 +159,23 @@ def _no_caption_reason(response: types.GenerateContentResponse) -> str:
     return f"finish reason {finish.value}; try another image or GEMINI_PROMPT"
 
 
-def _after(attempts: int) -> str:
-    """'after N attempts', for messages."""
-    return f"after {attempts} attempt{'s' * (attempts != 1)}"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def _retry_after(e: errors.APIError) -> float | None:
+    """The wait Gemini asks for: google.rpc.RetryInfo's retryDelay ("43s"), else a Retry-After header."""
+    body = e.details if isinstance(e.details, dict) else {}
+    for detail in (body.get("error") or {}).get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match[1])
+    headers = getattr(getattr(e, "response", None), "headers", None) or {}
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def _invalid_api_key(e: errors.APIError) -> bool:
+    """Gemini answers a wrong key with 400 INVALID_ARGUMENT and reason API_KEY_INVALID."""
+    body = e.details if isinstance(e.details, dict) else {}
+    reasons = [d.get("reason") for d in (body.get("error") or {}).get("details") or [] if isinstance(d, dict)]
+    return "API_KEY_INVALID" in reasons or "API key not valid" in (e.message or "")

@@ -1,32 +1,26 @@
-"""annotation_lambda: S3 'Object Created' → a caption from Gemini, recorded on the row."""
+"""annotation_lambda: an uploaded original (or a due caption job) → its caption, recorded on the row."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
 
-from annotation_core.bootstrap import Services, lambda_services
+from annotation_core.bootstrap import Services
+from annotation_core.lambda_entry import job_lambda_handler
+from annotation_core.lifecycle import JobInput, JobOutput, Work
 from annotation_core.media_types import sniff_mime_type
-from annotation_core.records import ImageRecord, Job
+from annotation_core.records import Job
 from annotation_core.settings import Settings
-from annotation_core.tasks import JobOutput, run_job
 from lambda_functions.annotation_lambda.captioning import GeminiCaptioner
 
 
-def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, int]:
-    return handle(event, lambda_services())
-
-
-def handle(event: Mapping[str, Any], services: Services) -> dict[str, int]:
-    """Caption every image the event announces (the local bus calls this too)."""
-    return run_job(Job.CAPTION, event, services, write_caption)
-
-
-def write_caption(services: Services, record: ImageRecord, original: bytes) -> JobOutput:
-    """Ask the caption provider to describe the original."""
-    caption = captioner_for(services.settings).caption(original, sniff_mime_type(original))
+def write_caption(job: JobInput, *, captioner: GeminiCaptioner) -> JobOutput:
+    """Ask the caption provider to describe the original, within the job's deadline."""
+    caption = captioner.caption(job.original, sniff_mime_type(job.original), deadline=job.deadline)
     return JobOutput({"caption": caption.text, "caption_model": caption.model})
+
+
+def caption_work(services: Services) -> Work:
+    return functools.partial(write_caption, captioner=captioner_for(services.settings))
 
 
 @functools.cache
@@ -38,5 +32,7 @@ def captioner_for(settings: Settings) -> GeminiCaptioner:
         prompt=settings.gemini_prompt,
         base_url=settings.gemini_base_url,
         timeout_seconds=settings.gemini_timeout_seconds,
-        max_attempts=settings.gemini_max_attempts,
     )
+
+
+lambda_handler = job_lambda_handler(Job.CAPTION, caption_work)

@@ -1,36 +1,34 @@
-"""thumbnail_lambda: S3 'Object Created' → a JPEG thumbnail in the thumbnail bucket, recorded on the row."""
+"""thumbnail_lambda: an uploaded original (or a due thumbnail job) → its thumbnail, recorded on the row."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any
 
-from annotation_core.bootstrap import Services, lambda_services
-from annotation_core.records import ImageRecord, Job
-from annotation_core.tasks import JobOutput, run_job
+from annotation_core.bootstrap import Services
+from annotation_core.lambda_entry import job_lambda_handler
+from annotation_core.lifecycle import JobInput, JobOutput, Work
+from annotation_core.records import Job
+from annotation_core.settings import Settings
+from annotation_core.storage import IMMUTABLE, ObjectStore
 from lambda_functions.thumbnail_lambda.thumbnailer import make_thumbnail
 
 
-def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, int]:
-    return handle(event, lambda_services())
-
-
-def handle(event: Mapping[str, Any], services: Services) -> dict[str, int]:
-    """Make the thumbnail of every image the event announces (the local bus calls this too)."""
-    return run_job(Job.THUMBNAIL, event, services, create_thumbnail)
-
-
-def create_thumbnail(services: Services, record: ImageRecord, original: bytes) -> JobOutput:
+def create_thumbnail(job: JobInput, *, settings: Settings, store: ObjectStore) -> JobOutput:
     """Scale the original into the configured box and store it in the thumbnail bucket."""
-    settings = services.settings
-    thumbnail = make_thumbnail(original, settings.thumbnail_box, settings.max_image_pixels)
-    key = thumbnail_key(record.original_key)
-    services.thumbnails.save(key, thumbnail.data, thumbnail.content_type)
-    return JobOutput({"thumbnail_key": key}, undo=functools.partial(services.thumbnails.delete, key))
+    thumbnail = make_thumbnail(job.original, settings.thumbnail_box, settings.max_image_pixels)
+    key = thumbnail_key(job.record.original_key)
+    store.save(key, thumbnail.data, thumbnail.content_type, IMMUTABLE)
+    return JobOutput({"thumbnail_key": key}, undo=functools.partial(store.delete, key))
+
+
+def thumbnail_work(services: Services) -> Work:
+    return functools.partial(create_thumbnail, settings=services.settings, store=services.thumbnails)
 
 
 def thumbnail_key(original_key: str) -> str:
     """`uploads/<uuid>.png` → `thumbnails/<uuid>.jpg`: one thumbnail per original, found without the row."""
     return f"thumbnails/{PurePosixPath(original_key).stem}.jpg"
+
+
+lambda_handler = job_lambda_handler(Job.THUMBNAIL, thumbnail_work)

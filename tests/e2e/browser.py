@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotation_core.bootstrap import Services
+from lambda_functions.local_worker import LocalWorker
 from tests.fake_gemini import FakeGemini
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -26,15 +26,19 @@ CAPTION = "A calm landscape with soft evening light."
 
 @dataclass
 class LiveServer:
-    """The app served over real HTTP, with its services and the fake Gemini it captions with."""
+    """The app served over real HTTP, with its job worker and the fake Gemini it captions with."""
 
     url: str
-    services: Services
+    worker: LocalWorker
     gemini: FakeGemini
+
+    @property
+    def services(self):
+        return self.worker.services
 
     def settle(self) -> None:
         """Wait until every queued thumbnail and caption job has run."""
-        assert self.services.local_bus.drain(timeout=20), "jobs did not finish"
+        assert self.worker.drain(timeout=20), "jobs did not finish"
 
     def add_image(self, filename: str, data: bytes, caption: str | None = None) -> int:
         """Store an image as an upload would (setting up a test without the browser); processed at once."""

@@ -49,19 +49,18 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
             data_dir=str(tmp_path_factory.mktemp("live") / "data"),
             gemini_api_key="test-key",
             gemini_base_url=gemini.base_url,
-            gemini_max_attempts=2,
             max_upload_mb=1,
             thumbnail_width=256,
             thumbnail_height=256,
             worker_threads=4,
         )
-        services = bootstrap(settings, create_tables=True)
+        services = bootstrap(settings, migrate=True)
         app = create_app(services=services)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
         try:
-            yield LiveServer(f"http://127.0.0.1:{server.server_port}", services, gemini)
+            yield LiveServer(f"http://127.0.0.1:{server.server_port}", app.extensions["local_worker"], gemini)
         finally:
             server.shutdown()
             server.server_close()

@@ -109,18 +109,18 @@ def test_detail_page_retries_a_failed_caption_after_gemini_recovers(page, live_s
         expect(facts).to_contain_text(fact)
 
     live_server.gemini.respond_with(200, delay_seconds=1.0)  # recovered, and a little slow
-    page.get_by_role("button", name="Retry failed jobs").click()
+    page.get_by_role("button", name="Retry now").click()
     expect(page.locator(".flash")).to_have_text("Retrying the caption.")
     page.evaluate("window.sameDocument = true")
     expect(caption_job.locator('[data-field="state"]')).to_have_text(re.compile("pending|processing"))
 
     expect(caption_job.locator('[data-field="state"]')).to_have_text("completed", timeout=8_000)
-    expect(caption_job.locator('[data-field="attempts"]')).to_have_text("2")
+    expect(caption_job.locator('[data-field="attempts"]')).to_have_text("1")
     expect(caption_job.locator('[data-field="error"]')).to_have_text("—")
     expect(page.locator("figcaption")).to_have_text(CAPTION)
     expect(page.locator('[data-field="caption_model"]')).not_to_have_text("—")
     expect(page.locator(".original img")).to_have_attribute("alt", CAPTION)
-    expect(page.get_by_role("button", name="Retry failed jobs")).to_be_hidden()
+    expect(page.get_by_role("button", name="Retry now")).to_be_hidden()
     assert page.evaluate("window.sameDocument") is True, "the page reloaded"
     page.locator(".flash").evaluate("flash => flash.remove()")  # the screenshot shows the page at rest
     screenshot(page, "detail.png")

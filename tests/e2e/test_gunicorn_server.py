@@ -1,4 +1,5 @@
-"""`make run`'s server for real: gunicorn with its config, several processes, over HTTP on 127.0.0.1."""
+"""`make run`'s server for real: gunicorn with its config, several web processes and exactly one job worker
+beside them, over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def server(tmp_path, fake_gemini):
         "DATA_DIR": str(tmp_path / "data"),
         "GEMINI_API_KEY": "server-key",
         "GEMINI_BASE_URL": fake_gemini.base_url,
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": "3",
         "LOG_LEVEL": "WARNING",
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
@@ -62,13 +63,71 @@ def server(tmp_path, fake_gemini):
                 process.kill()
                 pytest.fail(f"gunicorn did not start:\n{process.stdout.read().decode()}")
             time.sleep(0.2)
-    yield base
+    yield base, process.pid
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     process.stdout.close()
 
 
+def processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process on this machine."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):  # it ended while we looked
+                continue
+            found[int(entry.name)] = (parent, command)
+    return found
+
+
+def descendants(root: int) -> dict[int, str]:
+    table = processes()
+    found, frontier = {}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, command) in table.items():
+            if ppid == parent:
+                found[pid] = command
+                frontier.append(pid)
+    return found
+
+
+def test_one_job_worker_runs_beside_several_web_workers_and_stops_with_them(tmp_path, fake_gemini):
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "DATA_DIR": str(tmp_path / "data"), "WEB_CONCURRENCY": "3"}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    master = subprocess.Popen(
+        [str(gunicorn), "-c", str(ROOT / "web_app" / "gunicorn.conf.py"), "web_app.app:create_app()"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            tree = descendants(master.pid)
+            web = [pid for pid, command in tree.items() if "gunicorn" in command]
+            if len(web) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        workers = [pid for pid, command in tree.items() if "lambda_functions.local_worker" in command]
+        doing_jobs = [pid for pid in workers if "--no-supervisor" in tree[pid]]
+        assert len(web) == 3, tree
+        assert len(doing_jobs) == 1, tree  # and its supervisor: two processes, one of them doing the jobs
+        assert len(workers) == 2, tree
+    finally:
+        master.send_signal(signal.SIGTERM)
+        assert master.wait(timeout=60) == 0
+    time.sleep(0.5)
+    assert not set(workers) & set(processes()), "the worker stops with gunicorn"
+
+
 def test_upload_over_http_is_processed_by_the_server_worker(server, fake_gemini):
+    server, _master = server
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     page = opener.open(f"{server}/", timeout=10).read().decode()
     token = re.search(r'name="csrf-token" content="([^"]+)"', page)

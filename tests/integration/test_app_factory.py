@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
+from annotation_core.announcers import LocalAnnouncer
 from annotation_core.bootstrap import bootstrap
 from annotation_core.settings import Settings
 from web_app.app import create_app
@@ -12,8 +13,8 @@ from web_app.app import create_app
 
 def make_app(engine, **settings):
     app = create_app(services=bootstrap(Settings(**settings), engine=engine))
-    app.extensions["local_worker"].stop()
-    app.extensions["annotation"].local_bus.shutdown()
+    if app.extensions["local_worker"] is not None:
+        app.extensions["local_worker"].stop()
     return app
 
 
@@ -40,10 +41,14 @@ def test_configured_key_wins(tmp_path, engine):
     assert not (tmp_path / ".flask-secret-key").exists()
 
 
-def test_embedded_mode_starts_the_local_worker(tmp_path, engine):
-    app = create_app(services=bootstrap(Settings(data_dir=str(tmp_path)), engine=engine))
+def test_embedded_mode_starts_one_local_worker_per_data_dir(tmp_path, engine):
+    first = create_app(services=bootstrap(Settings(data_dir=str(tmp_path)), engine=engine))
+    second = create_app(services=bootstrap(Settings(data_dir=str(tmp_path)), engine=engine))
     try:
-        assert app.extensions["local_worker"].bus is app.extensions["annotation"].local_bus
+        worker = first.extensions["local_worker"]
+        assert worker is not None
+        assert first.extensions["annotation"].announcer is worker.announcer  # uploads go straight to its queue
+        assert second.extensions["local_worker"] is None  # the machine already has its worker
+        assert isinstance(second.extensions["annotation"].announcer, LocalAnnouncer)  # datagrams to it
     finally:
-        app.extensions["local_worker"].stop()
-        app.extensions["annotation"].local_bus.shutdown()
+        first.extensions["local_worker"].stop()

@@ -1,5 +1,5 @@
-"""The web tier with its AWS adapters: retries published to EventBridge reach the Lambdas through the
-same rule as S3's own events, and the links it hands out are presigned URLs that S3 (moto's server) serves."""
+"""The web tier with its AWS adapters: retries published to EventBridge reach the right Lambda through stack
+03's job rules, and the links it hands out are presigned URLs that S3 (moto's server) serves, stable for a while."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import pytest
 from moto import mock_aws
 
 from annotation_core.bootstrap import Services, bootstrap
-from annotation_core.events import DETAIL_TYPE, RETRY_SOURCE, ObjectCreated, eventbridge_event
+from annotation_core.events import JOB_SOURCE, JobDue, ObjectCreated
 from annotation_core.image_actions import retry_image
+from annotation_core.lifecycle import lease_deadline
+from annotation_core.records import Job
 from annotation_core.settings import Settings
 from annotation_core.uploads import check_upload, store_upload
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from lambda_functions.thumbnail_lambda import lambda_function as thumbnail
 from tests import images
+from tests.deployed_rules import job_rule_patterns
 
 ORIGINALS, THUMBNAILS = "originals-test", "thumbnails-test"
 
@@ -32,41 +35,41 @@ def create_buckets() -> None:
     s3.create_bucket(Bucket=THUMBNAILS)
 
 
-def upload_rule_target_queue() -> str:
-    """The rule stack 03 creates, with an SQS queue standing in for the two Lambda targets."""
+def caption_rule_target_queue() -> str:
+    """Stack 03's caption job rule, with an SQS queue standing in for the annotation Lambda."""
     sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue_url = sqs.create_queue(QueueName="lambda-targets")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName="annotation-function")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    pattern = {
-        "source": ["aws.s3", RETRY_SOURCE],
-        "detail-type": [DETAIL_TYPE],
-        "detail": {"bucket": {"name": [ORIGINALS]}, "object": {"key": [{"prefix": "uploads/"}]}},
-    }
-    events.put_rule(Name="image-uploaded", EventPattern=json.dumps(pattern))
-    events.put_targets(Rule="image-uploaded", Targets=[{"Id": "lambdas", "Arn": queue_arn}])
+    events.put_rule(Name="caption-jobs", EventPattern=json.dumps(job_rule_patterns()[Job.CAPTION]))
+    events.put_targets(Rule="caption-jobs", Targets=[{"Id": "annotation", "Arn": queue_arn}])
     return queue_url
 
 
-def test_retry_is_published_to_eventbridge_and_matched_by_the_upload_rule(aws_env, engine, fake_gemini):
+def run_job(services: Services, job: Job, target) -> str:
+    """Run a job as its Lambda would, with these services (its handler reads them from the environment)."""
+    work = (annotation.caption_work if job is Job.CAPTION else thumbnail.thumbnail_work)(services)
+    return services.runner().run(target, job, work, lease_deadline(90))
+
+
+def test_retry_is_published_to_eventbridge_and_reaches_the_caption_function(aws_env, engine, fake_gemini):
     with mock_aws():
         create_buckets()
-        queue_url = upload_rule_target_queue()
+        queue_url = caption_rule_target_queue()
         web = aws_services(engine, event_bus_name="default")
         worker = aws_services(engine, gemini_api_key="key", gemini_base_url=fake_gemini.base_url)
         record = store_upload(web, check_upload(web, "photo.jpg", images.jpeg())).record
         fake_gemini.respond_with(403)
-        upload_event = eventbridge_event(ObjectCreated(ORIGINALS, record.original_key))
-        assert annotation.handle(upload_event, worker) == {"failed": 1}
+        assert run_job(worker, Job.CAPTION, ObjectCreated(ORIGINALS, record.original_key)) == "failed"
 
         _, reset = retry_image(web, record.id)
 
         assert reset == ["caption"]
         [message] = boto3.client("sqs").receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
         retried = json.loads(message["Body"])
-        assert retried["source"] == RETRY_SOURCE
-        assert annotation.handle(retried, worker) == {"completed": 1}
+        assert retried["source"] == JOB_SOURCE
+        assert run_job(worker, Job.CAPTION, JobDue(record.id, Job.CAPTION)) == "completed"
         row = web.repository.get(record.id)
-        assert (row.caption_status, row.caption_attempts) == ("completed", 2)
+        assert (row.caption_status, row.caption_attempts) == ("completed", 1)
 
 
 def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, monkeypatch, engine):
@@ -76,12 +79,14 @@ def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, 
     create_buckets()
     services = aws_services(engine, flask_secret_key="shared-by-all-instances")
     app = create_app(services=services)
-    assert "local_worker" not in app.extensions  # on AWS the Lambdas do the work
+    assert app.extensions["local_worker"] is None  # on AWS the Lambdas do the work
     original = images.jpeg((300, 200))
     record = store_upload(services, check_upload(services, "photo.jpg", original)).record
-    thumbnail.handle(eventbridge_event(ObjectCreated(ORIGINALS, record.original_key)), services)
+    assert run_job(services, Job.THUMBNAIL, ObjectCreated(ORIGINALS, record.original_key)) == "completed"
 
     status = app.test_client().get(f"/api/image_status/{record.id}").get_json()
+    again = app.test_client().get(f"/api/image_status/{record.id}").get_json()
+    assert again["thumbnail_url"] == status["thumbnail_url"], "the same link for a while: the browser's cache works"
 
     fetched = {}
     for name in ("original_url", "thumbnail_url"):
@@ -89,6 +94,8 @@ def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, 
         with urllib.request.urlopen(status[name], timeout=10) as response:
             assert response.headers["Content-Type"] == "image/jpeg"
             fetched[name] = response.read()
+            if name == "thumbnail_url":
+                assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert fetched["original_url"] == original
     assert fetched["thumbnail_url"][:2] == b"\xff\xd8"
 

@@ -1,4 +1,7 @@
-"""GeminiCaptioner through the real google-genai SDK against the fake Gemini server; MIME sniffing."""
+"""GeminiCaptioner through the real google-genai SDK against the fake Gemini server; MIME sniffing.
+
+One request per call: transient answers raise RetryLaterError (the job lifecycle retries), the rest
+CaptionProviderError saying what to fix."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pytest
 from google.genai import errors
 from PIL import Image
 
-from annotation_core.errors import CaptionProviderError
+from annotation_core.errors import CaptionProviderError, RetryLaterError
 from annotation_core.media_types import sniff_mime_type
 from lambda_functions.annotation_lambda.captioning import Caption, GeminiCaptioner
 from tests.fake_gemini import FakeGemini
@@ -45,8 +48,6 @@ def make_captioner(fake: FakeGemini) -> Iterator[Callable[..., GeminiCaptioner]]
             "prompt": PROMPT,
             "base_url": fake.base_url,
             "timeout_seconds": 5,
-            "max_attempts": 4,
-            "initial_retry_delay": 0.01,
         }
         options.update(overrides)
         captioner = GeminiCaptioner(**options)
@@ -87,17 +88,44 @@ def test_client_is_made_once_and_reused(fake, make_captioner):
     assert len(fake.requests) == 2
 
 
-def test_429_then_success_is_retried(fake, make_captioner):
-    fake.respond_with(429)
-    assert make_captioner().caption(PNG, "image/png").text == fake.caption
-    assert len(fake.requests) == 2
+def test_429_is_a_throttle_carrying_the_wait_gemini_asks_for(fake, make_captioner):
+    fake.respond_with(429, FakeGemini.error_body(429, retry_delay="37s"))
+    with pytest.raises(RetryLaterError, match="rate-limiting") as caught:
+        make_captioner().caption(PNG, "image/png")
+    assert caught.value.throttled is True
+    assert caught.value.retry_after == 37.0
+    assert len(fake.requests) == 1, "no retry inside the call: the job waits instead"
 
 
-def test_503_three_times_then_success_with_four_attempts(fake, make_captioner):
-    for _ in range(3):
-        fake.respond_with(503)
-    assert make_captioner(max_attempts=4).caption(PNG, "image/png").text == fake.caption
-    assert len(fake.requests) == 4
+def test_429_with_fractional_retry_delay(fake, make_captioner):
+    fake.respond_with(429, FakeGemini.error_body(429, retry_delay="1.5s"))
+    with pytest.raises(RetryLaterError) as caught:
+        make_captioner().caption(PNG, "image/png")
+    assert caught.value.retry_after == 1.5
+
+
+def test_429_without_retry_info_leaves_the_wait_to_the_backoff(fake, make_captioner):
+    fake.respond_with(429, FakeGemini.error_body(429))
+    with pytest.raises(RetryLaterError) as caught:
+        make_captioner().caption(PNG, "image/png")
+    assert (caught.value.throttled, caught.value.retry_after) == (True, None)
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
+def test_unavailable_is_retried_later_and_counts_as_an_attempt(fake, make_captioner, status):
+    fake.respond_with(status)
+    with pytest.raises(RetryLaterError, match="unavailable") as caught:
+        make_captioner().caption(PNG, "image/png")
+    assert caught.value.throttled is False
+    assert len(fake.requests) == 1
+
+
+def test_api_key_invalid_is_permanent(fake, make_captioner):
+    body = FakeGemini.error_body(400, "API key not valid. Please pass a valid API key.")
+    body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]
+    fake.respond_with(400, body)
+    with pytest.raises(CaptionProviderError, match="check GEMINI_API_KEY$"):
+        make_captioner().caption(PNG, "image/png")
 
 
 @pytest.mark.parametrize(
@@ -123,42 +151,38 @@ def test_unknown_model_names_the_setting(fake, make_captioner):
     assert len(fake.requests) == 1
 
 
-def test_rate_limit_after_all_attempts_says_retry_later(fake, make_captioner):
-    for _ in range(3):
-        fake.respond_with(429)
-    with pytest.raises(CaptionProviderError, match="rate-limiting") as caught:
-        make_captioner(max_attempts=3).caption(PNG, "image/png")
-    assert "retry later" in caught.value.message
-    assert "after 3 attempts" in caught.value.message
-    assert len(fake.requests) == 3
-
-
-def test_unavailable_after_all_attempts_says_retry_later(fake, make_captioner):
-    for _ in range(2):
-        fake.respond_with(500)
-    with pytest.raises(CaptionProviderError, match="unavailable.*retry later"):
-        make_captioner(max_attempts=2).caption(PNG, "image/png")
-    assert len(fake.requests) == 2
-
-
-def test_timeout_is_retried_then_reported(fake, make_captioner):
+def test_timeout_is_retried_later_naming_the_setting(fake, make_captioner):
     fake.delay_seconds = 5.0
     started = time.monotonic()
-    with pytest.raises(CaptionProviderError, match="did not answer within 1 s") as caught:
-        make_captioner(timeout_seconds=1, max_attempts=2).caption(PNG, "image/png")
+    with pytest.raises(RetryLaterError, match="did not answer within 2 s") as caught:
+        make_captioner(timeout_seconds=2).caption(PNG, "image/png")
     elapsed = time.monotonic() - started
     assert "GEMINI_TIMEOUT_SECONDS" in caught.value.message
-    assert len(fake.requests) == 2
-    assert 1.9 < elapsed < 4.5  # two one-second timeouts (HttpOptions.timeout is in milliseconds)
-    assert fake.requests[0].headers["x-server-timeout"] == "1"
+    assert len(fake.requests) == 1
+    assert 1.9 < elapsed < 3.5  # one two-second timeout (HttpOptions.timeout is in milliseconds)
+    assert fake.requests[0].headers["x-server-timeout"] == "2"
 
 
-def test_unreachable_server_is_reported(make_captioner):
+def test_the_deadline_shortens_the_request(fake, make_captioner):
+    fake.delay_seconds = 5.0
+    started = time.monotonic()
+    with pytest.raises(RetryLaterError, match="did not answer within 3 s"):
+        make_captioner(timeout_seconds=30).caption(PNG, "image/png", deadline=time.monotonic() + 3)
+    assert time.monotonic() - started < 4.5
+
+
+def test_no_time_left_asks_nothing_and_retries_later(fake, make_captioner):
+    with pytest.raises(RetryLaterError, match="Not enough time"):
+        make_captioner().caption(PNG, "image/png", deadline=time.monotonic() + 1)
+    assert fake.requests == []
+
+
+def test_unreachable_server_is_retried_later(make_captioner):
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    with pytest.raises(CaptionProviderError, match="Could not reach") as caught:
-        make_captioner(base_url=closed_url, max_attempts=2).caption(PNG, "image/png")
+    with pytest.raises(RetryLaterError, match="Could not reach") as caught:
+        make_captioner(base_url=closed_url).caption(PNG, "image/png")
     assert "GEMINI_BASE_URL" in caught.value.message
 
 

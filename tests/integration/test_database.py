@@ -1,14 +1,42 @@
-"""Engines: SQLite tuning, idempotent schema creation, and a MySQL password that rotates under us."""
+"""Engines and migrations: SQLite tuning, migrations that build exactly the table definition (and upgrade a
+2.0 database in place), safe when processes race, and a MySQL password that rotates under us."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from annotation_core.database import create_schema, make_engine
+from annotation_core.database import HEAD_REVISION, MIGRATIONS, ensure_schema, make_engine
+from annotation_core.schema import SQLITE_FTS_DDL, images, metadata
+from annotation_core.search import text_match
 from conftest import MYSQL_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def empty_engine(request, tmp_path):
+    """A database with no tables at all: a new SQLite file, or the MySQL test database emptied."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("mysql_engine")
+    drop_everything(engine)
+    yield engine
+    drop_everything(engine)  # the next test's `engine` fixture migrates again
+
+
+def drop_everything(engine) -> None:
+    with engine.begin() as conn:
+        for table in ("images", "alembic_version"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
@@ -19,22 +47,80 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     engine.dispose()
 
 
-def test_schema_creation_is_idempotent_and_safe_in_parallel(engine):
+def test_migrating_is_idempotent_and_safe_in_parallel(empty_engine):
     errors = []
 
-    def create():
+    def migrate():
         try:
-            create_schema(engine)
+            ensure_schema(empty_engine)
         except Exception as error:  # collected and asserted below
             errors.append(error)
 
-    threads = [threading.Thread(target=create) for _ in range(4)]
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
-    assert "images" in sa.inspect(engine).get_table_names()
+    with empty_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [HEAD_REVISION]
+
+
+def _ours(obj, name, type_, reflected, compare_to) -> bool:
+    """Leave SQLite's FTS5 tables to the FTS test below, and MySQL's FULLTEXT index to MySQL."""
+    return not (type_ == "table" and name.startswith("images_fts"))
+
+
+def test_the_migrations_build_exactly_the_table_definition(engine):
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn, opts={"include_object": _ours}), metadata)
+    if engine.dialect.name == "sqlite":  # the FULLTEXT index exists on MySQL only; SQLite has FTS5 instead
+        differences = [d for d in differences if not (d[0] == "add_index" and d[1].name == "ix_images_fulltext")]
+    assert differences == []
+
+
+def test_sqlite_text_search_structures_are_the_ones_the_schema_lists(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name LIKE 'images_fts%' AND sql IS NOT NULL")
+        created = {_normal(sql) for sql in found.scalars() if "CREATE TABLE" not in sql}  # FTS5's own shadow tables
+    engine.dispose()
+    assert created == {_normal(sql.replace(" IF NOT EXISTS", "")) for sql in SQLITE_FTS_DDL}
+
+
+def _normal(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+def test_head_revision_is_the_newest_migration():
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
+
+
+def test_a_version_2_0_database_is_upgraded_in_place_keeping_its_images(empty_engine):
+    from alembic import command
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with empty_engine.begin() as conn:  # what 2.0's create_all made: the tables, no migration history
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.exec_driver_sql(
+            "INSERT INTO images (original_key, filename, mime_type, size_bytes, width, height, sha256, uploaded_at, "
+            "updated_at, caption_status, caption) VALUES ('uploads/old.jpg', 'old.jpg', 'image/jpeg', 1, 1, 1, "
+            "'0123', '2026-01-02 03:04:05', '2026-01-02 03:04:05', 'completed', 'A windmill by a canal.')"
+        )
+
+    ensure_schema(empty_engine)
+
+    with empty_engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT filename, caption_queued_at, thumbnail_status FROM images").one()
+        assert (row[0], str(row[1])[:19], row[2]) == ("old.jpg", "2026-01-02 03:04:05", "pending")
+        match = text_match(empty_engine.dialect.name, "windmill")
+        assert conn.execute(sa.select(sa.func.count()).select_from(images).where(match)).scalar() == 1
 
 
 @pytest.mark.mysql
@@ -66,17 +152,15 @@ def test_rotated_mysql_password_is_read_again_on_access_denied(mysql_engine):
 def test_committed_schema_sql_applies_to_mysql(mysql_engine):
     from pathlib import Path
 
-    from annotation_core.schema import metadata
-
     text = (Path(__file__).parents[2] / "database" / "schema.sql").read_text()
     statements = "\n".join(line for line in text.splitlines() if not line.startswith("--")).split(";")
-    metadata.drop_all(mysql_engine)
+    drop_everything(mysql_engine)
     try:
         with mysql_engine.begin() as conn:
             for statement in statements:
                 if statement.strip():
                     conn.exec_driver_sql(statement)
         columns = {column["name"] for column in sa.inspect(mysql_engine).get_columns("images")}
-        assert {"thumbnail_status", "caption_status", "sha256", "caption_model"} <= columns
+        assert {"thumbnail_status", "caption_status", "sha256", "caption_model", "caption_next_attempt_at"} <= columns
     finally:
-        metadata.drop_all(mysql_engine)
+        drop_everything(mysql_engine)

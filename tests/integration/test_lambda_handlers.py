@@ -1,11 +1,12 @@
-"""Both Lambda handlers as AWS runs them: settings from the environment, real-shaped events, moto's S3,
-a real database, Gemini through the real SDK against the fake server, JSON log lines."""
+"""Both Lambda handlers and the sweeper as AWS runs them: settings from the environment, real-shaped events,
+moto's S3 and EventBridge, a real database, Gemini through the real SDK against the fake server, JSON logs."""
 
 from __future__ import annotations
 
 import copy
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -16,10 +17,13 @@ from moto import mock_aws
 from PIL import Image
 
 from annotation_core.bootstrap import Services, bootstrap, lambda_services
-from annotation_core.events import EventParseError
+from annotation_core.events import EventParseError, JobDue, job_due_entry
+from annotation_core.records import Job
+from annotation_core.repository import utcnow
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
 from annotation_core.uploads import check_upload, store_upload
+from lambda_functions import job_sweeper
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from lambda_functions.thumbnail_lambda import lambda_function as thumbnail
 from tests import images
@@ -47,6 +51,8 @@ def lambda_env(monkeypatch, aws_env, engine, tmp_path, fake_gemini):
     monkeypatch.setenv("GEMINI_API_KEY", "lambda-key")
     monkeypatch.setenv("GEMINI_BASE_URL", fake_gemini.base_url)
     monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv("EVENT_BUS_NAME", "default")  # the sweeper's setting; the job functions ignore it
+    monkeypatch.setenv("JOB_RETRY_BASE_SECONDS", "10")
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     with mock_aws():
@@ -76,6 +82,22 @@ def eventbridge_event(key: str) -> dict:
     event["detail"]["bucket"]["name"] = ORIGINALS
     event["detail"]["object"]["key"] = key
     return event
+
+
+def job_due_event(image_id: int, job: Job) -> dict:
+    """A job event as EventBridge delivers the sweeper's or a retry's PutEvents entry."""
+    entry = job_due_entry(JobDue(image_id, job), "default")
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": "123456789012",
+        "time": "2026-11-29T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": json.loads(entry["Detail"]),
+    }
 
 
 def s3_notification(key: str) -> dict:
@@ -138,14 +160,23 @@ def test_malformed_event_raises_so_aws_retries_then_dead_letters_it(lambda_env, 
         thumbnail.lambda_handler({"detail-type": "Object Deleted"}, lambda_context)
 
 
-def test_missing_original_fails_the_job_with_a_reason(web, lambda_env, lambda_context):
+def test_a_job_due_event_runs_that_job_only(web, lambda_env, lambda_context):
+    record = uploaded(web)
+
+    assert thumbnail.lambda_handler(job_due_event(record.id, Job.THUMBNAIL), lambda_context) == {"completed": 1}
+    assert annotation.lambda_handler(job_due_event(record.id, Job.THUMBNAIL), lambda_context) == {"ignored": 1}
+    assert thumbnail.lambda_handler(job_due_event(999, Job.THUMBNAIL), lambda_context) == {"ignored": 1}
+    assert web.repository.get(record.id).caption_attempts == 0
+
+
+def test_missing_original_is_retried_later_with_the_reason(web, lambda_env, lambda_context):
     record = uploaded(web)
     lambda_env.delete_object(Bucket=ORIGINALS, Key=record.original_key)
 
-    assert thumbnail.lambda_handler(eventbridge_event(record.original_key), lambda_context) == {"failed": 1}
+    assert thumbnail.lambda_handler(eventbridge_event(record.original_key), lambda_context) == {"retry": 1}
 
     row = web.repository.get(record.id)
-    assert row.thumbnail_status == "failed"
+    assert row.thumbnail_status == "pending" and row.thumbnail_next_attempt_at is not None
     assert "missing" in row.thumbnail_error
 
 
@@ -166,10 +197,96 @@ def test_expired_lease_of_a_crashed_invocation_is_taken_over(web, lambda_env, la
     event = eventbridge_event(record.original_key)
 
     assert thumbnail.lambda_handler(event, lambda_context) == {"skipped": 1}  # lease still held
-    with engine.begin() as conn:
-        row = conn.execute(sa.select(table.c.thumbnail_started_at).where(table.c.id == record.id)).scalar_one()
-        conn.execute(
-            sa.update(table).where(table.c.id == record.id).values(thumbnail_started_at=row.replace(year=row.year - 1))
-        )
+    shift(engine, record.id, thumbnail_started_at=-3600)
     assert thumbnail.lambda_handler(event, lambda_context) == {"completed": 1}
     assert web.repository.get(record.id).thumbnail_attempts == 2
+
+
+# --- recovery on AWS: the sweeper's PutEvents, through the deployed rules, back into the functions ---
+
+
+def shift(engine, image_id: int, **seconds: float) -> None:
+    """Move timestamp columns by a number of seconds from now (negative: into the past)."""
+    values = {name: utcnow() + timedelta(seconds=delta) for name, delta in seconds.items()}
+    with engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == image_id).values(values))
+
+
+def delivered(sqs, queue_url: str) -> list[dict]:
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+@pytest.fixture
+def job_rules(lambda_env):
+    """Stack 03's job rules on moto's default bus, each with an SQS queue standing in for its function."""
+    from tests.deployed_rules import job_rule_patterns
+
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queues = {}
+    for job, pattern in job_rule_patterns().items():
+        url = sqs.create_queue(QueueName=f"{job}-function")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"{job}-jobs", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=f"{job}-jobs", Targets=[{"Id": "function", "Arn": arn}])
+        queues[job] = url
+    return sqs, queues
+
+
+def test_a_job_left_processing_with_no_event_is_completed_by_the_sweeper(
+    web, lambda_env, lambda_context, engine, job_rules
+):
+    sqs, queues = job_rules
+    record = uploaded(web)
+    assert thumbnail.lambda_handler(eventbridge_event(record.original_key), lambda_context) == {"completed": 1}
+    web.repository.claim(record.id, Job.CAPTION, 90)  # the caption invocation was killed: no event will come
+    shift(engine, record.id, caption_started_at=-91)
+
+    assert job_sweeper.lambda_handler({"source": "aws.scheduler"}, lambda_context) == {"thumbnail": 0, "caption": 1}
+
+    assert delivered(sqs, queues[Job.THUMBNAIL]) == []
+    [event] = delivered(sqs, queues[Job.CAPTION])
+    assert annotation.lambda_handler(event, lambda_context) == {"completed": 1}
+    row = web.repository.get(record.id)
+    assert (row.caption_status, row.caption_attempts) == ("completed", 2)
+
+
+def test_a_caption_rate_limited_three_times_completes_through_the_sweeper(
+    web, lambda_env, lambda_context, engine, job_rules, fake_gemini
+):
+    sqs, queues = job_rules
+    record = uploaded(web)
+    for _ in range(3):
+        fake_gemini.respond_with(429)
+    event = s3_notification(record.original_key)
+    for _ in range(3):
+        assert annotation.lambda_handler(event, lambda_context) == {"retry": 1}
+        row = web.repository.get(record.id)
+        assert row.caption_status == "pending" and row.caption_attempts == 0
+        assert job_sweeper.lambda_handler({}, lambda_context)["caption"] == 0, "not due yet"
+        shift(engine, record.id, caption_next_attempt_at=-1)  # time passes
+        assert job_sweeper.lambda_handler({}, lambda_context)["caption"] == 1
+        [event] = delivered(sqs, queues[Job.CAPTION])
+    assert annotation.lambda_handler(event, lambda_context) == {"completed": 1}
+    assert web.repository.get(record.id).caption == "A small red rectangle."
+    assert len(fake_gemini.requests) == 4
+
+
+def test_a_pending_job_whose_upload_event_was_lost_is_announced_after_a_minute(
+    web, lambda_env, lambda_context, engine, job_rules
+):
+    sqs, queues = job_rules
+    record = uploaded(web)
+    assert job_sweeper.lambda_handler({}, lambda_context) == {"thumbnail": 0, "caption": 0}, "its event may be near"
+    shift(engine, record.id, thumbnail_queued_at=-61, caption_queued_at=-61)
+
+    assert job_sweeper.lambda_handler({}, lambda_context) == {"thumbnail": 1, "caption": 1}
+    [event] = delivered(sqs, queues[Job.THUMBNAIL])
+    assert thumbnail.lambda_handler(event, lambda_context) == {"completed": 1}
+
+
+def test_lambda_containers_keep_at_most_one_database_connection(lambda_env, lambda_context):
+    pool = lambda_services().engine.pool
+    if lambda_services().engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no connection pool to size")
+    assert (pool.size(), pool._max_overflow) == (1, 0)

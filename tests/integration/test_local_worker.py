@@ -1,119 +1,189 @@
-"""The embedded processing tier: jobs a crash left pending or processing are picked up again."""
+"""The embedded processing tier: one worker per DATA_DIR, jobs from its queue and from other processes'
+datagrams, and a sweeper that finishes what crashes and lost announcements left behind."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
+from annotation_core.announcers import LocalAnnouncer
 from annotation_core.bootstrap import bootstrap
-from annotation_core.records import Job
+from annotation_core.lifecycle import JobOutput
+from annotation_core.local_channel import WorkerLock
+from annotation_core.records import Job, JobState
 from annotation_core.repository import NewImage, utcnow
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
+from annotation_core.uploads import check_upload, store_upload
 from lambda_functions.local_worker import LocalWorker
 from tests import images
 
 
-def crashed_image(services, engine, lease: int):
-    """An image whose original was stored but whose jobs never ran or died mid-way (the process was killed)."""
-    data = images.jpeg((120, 80))
-    key = "uploads/crashed.jpg"
-    record = services.repository.insert(NewImage(key, "crashed.jpg", "image/jpeg", len(data), 120, 80, "c" * 64))
-    services.originals.root.joinpath("uploads").mkdir(parents=True, exist_ok=True)
-    services.originals.root.joinpath(key).write_bytes(data)  # written without an event, as if we died right after
-    services.repository.claim(record.id, Job.THUMBNAIL, lease)
-    with engine.begin() as conn:  # the dead worker's lease ran out long ago
-        conn.execute(
-            sa.update(table)
-            .where(table.c.id == record.id)
-            .values(thumbnail_started_at=utcnow() - timedelta(seconds=lease + 5))
-        )
-    return record
-
-
-def test_start_up_sweep_finishes_pending_and_expired_jobs(tmp_path, engine, fake_gemini):
-    settings = Settings(
+@pytest.fixture
+def local_settings(tmp_path, fake_gemini) -> Settings:
+    return Settings(
         data_dir=str(tmp_path / "data"),
         gemini_api_key="key",
         gemini_base_url=fake_gemini.base_url,
         job_lease_seconds=30,
+        job_retry_base_seconds=0.2,
     )
-    services = bootstrap(settings, engine=engine)
-    record = crashed_image(services, engine, lease=30)
-    worker = LocalWorker(services, services.local_bus)
 
-    assert worker.sweep() == 1
-    assert services.local_bus.drain(timeout=30)
 
-    row = services.repository.get(record.id)
-    assert (row.thumbnail_status, row.caption_status) == ("completed", "completed")
+@pytest.fixture
+def services(local_settings, engine):
+    return bootstrap(local_settings, engine=engine)
+
+
+@pytest.fixture
+def start_worker(services):
+    started = []
+
+    def start() -> LocalWorker:
+        worker = LocalWorker.start_if_none_running(services)
+        assert worker is not None
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def stored_original(services, name: str = "crashed.jpg") -> int:
+    """An image whose original was stored but whose jobs were never announced (the process died right after)."""
+    data = images.jpeg((120, 80))
+    key = f"uploads/{name}"
+    record = services.repository.insert(NewImage(key, name, "image/jpeg", len(data), 120, 80, name.ljust(64, "0")))
+    services.originals.save(key, data, "image/jpeg")
+    return record.id
+
+
+def expire_lease(engine, image_id: int, job: Job, seconds: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == image_id)
+            .values({f"{job}_started_at": utcnow() - timedelta(seconds=seconds)})
+        )
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_start_up_sweep_finishes_unannounced_and_expired_jobs(services, engine, start_worker):
+    image_id = stored_original(services)
+    services.repository.claim(image_id, Job.THUMBNAIL, 30)  # a worker took it, then died
+    expire_lease(engine, image_id, Job.THUMBNAIL, 35)
+
+    worker = start_worker()
+
+    wait_for(lambda: services.repository.get(image_id).status is JobState.COMPLETED)
+    row = services.repository.get(image_id)
     assert row.thumbnail_attempts == 2  # the crashed attempt and the recovery
-    assert worker.sweep() == 0
-    services.local_bus.shutdown()
+    assert row.caption_attempts == 1
+    assert worker.sweep().total == 0, "nothing is left to announce"
 
 
-def test_sweep_leaves_a_job_whose_lease_is_still_held(tmp_path, engine):
-    services = bootstrap(Settings(data_dir=str(tmp_path / "data")), engine=engine)
-    data = images.jpeg()
-    record = services.repository.insert(
-        NewImage("uploads/busy.jpg", "busy.jpg", "image/jpeg", len(data), 64, 48, "b" * 64)
-    )
-    services.originals.save("uploads/busy.jpg", data, "image/jpeg")  # publishes: both jobs run
-    assert services.local_bus.drain(timeout=30)
-    services.repository.reset_failed(record.id)  # the caption failed (no key): put it back
-    claim = services.repository.claim(record.id, Job.CAPTION, 90)  # another worker holds it now
-    worker = LocalWorker(services, services.local_bus)
+def test_sweep_leaves_a_job_whose_lease_is_still_held(services, start_worker):
+    image_id = stored_original(services)
+    claim = services.repository.claim(image_id, Job.CAPTION, 30)  # another worker holds it now
+    worker = start_worker()
 
-    worker.sweep()
-    assert services.local_bus.drain(timeout=30)
+    wait_for(lambda: services.repository.get(image_id).thumbnail_status is JobState.COMPLETED)
+    worker.sweep(lost_after=0)
+    assert worker.drain(timeout=10)
 
-    row = services.repository.get(record.id)
-    assert row.caption_status == "processing" and row.caption_started_at == claim.started_at
-    services.local_bus.shutdown()
+    row = services.repository.get(image_id)
+    assert row.caption_status is JobState.PROCESSING and row.caption_started_at == claim.started_at
 
 
-def test_app_start_runs_the_sweep(tmp_path, engine):
-    from web_app.app import create_app
+def test_a_caption_rate_limited_three_times_completes_by_itself(services, start_worker, fake_gemini):
+    for _ in range(3):
+        fake_gemini.respond_with(429)  # each asks for 0.3 s, as Gemini's RetryInfo does
+    worker = start_worker()
+    started = time.monotonic()
+    image_id = store_upload(worker.services, check_upload(worker.services, "a.jpg", images.jpeg())).record.id
 
-    settings = Settings(data_dir=str(tmp_path / "data"), job_lease_seconds=30)
-    services = bootstrap(settings, engine=engine)
-    record = crashed_image(services, engine, lease=30)
+    wait_for(lambda: services.repository.get(image_id).caption_status is JobState.COMPLETED)
 
-    app = create_app(services=services)
-    try:
-        deadline = utcnow() + timedelta(seconds=20)
-        while services.repository.get(record.id).thumbnail_status != "completed" and utcnow() < deadline:
-            services.local_bus.drain(timeout=1)
-        assert services.repository.get(record.id).thumbnail_status == "completed"
-    finally:
-        app.extensions["local_worker"].stop()
-        services.local_bus.shutdown()
+    row = services.repository.get(image_id)
+    assert len(fake_gemini.requests) == 4
+    assert row.caption_attempts == 1, "rate-limited attempts are given back"
+    assert row.caption_error is None and row.caption_next_attempt_at is None
+    assert time.monotonic() - started >= 3 * 0.3, "each wait Gemini asked for was honoured"
 
 
-def test_image_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail(tmp_path, engine):
-    from annotation_core.events import ObjectCreated, eventbridge_event
+def test_a_failing_provider_uses_up_the_attempts_then_fails_with_the_last_reason(services, start_worker, fake_gemini):
+    for _ in range(10):
+        fake_gemini.respond_with(503)
+    worker = start_worker()
+    image_id = store_upload(worker.services, check_upload(worker.services, "a.jpg", images.jpeg())).record.id
+
+    wait_for(lambda: services.repository.get(image_id).caption_status is JobState.FAILED, timeout=30)
+
+    row = services.repository.get(image_id)
+    assert row.caption_attempts == services.settings.job_max_attempts == 5
+    assert len(fake_gemini.requests) == 5
+    assert row.caption_error.startswith("Gave up after 5 attempts: Gemini is unavailable (503")
+
+
+def test_jobs_announced_by_another_process_reach_the_worker(services, start_worker):
+    start_worker()
+    web = bootstrap(services.settings, engine=services.engine)  # as a web process sees it
+    assert isinstance(web.announcer, LocalAnnouncer)
+    assert WorkerLock(services.settings.data_dir).held_elsewhere()
+
+    image_id = store_upload(web, check_upload(web, "a.jpg", images.jpeg())).record.id
+
+    wait_for(lambda: services.repository.get(image_id).status is JobState.COMPLETED)
+
+
+def test_only_one_worker_runs_per_data_dir(services, start_worker):
+    start_worker()
+    assert LocalWorker.start_if_none_running(services) is None
+
+
+def test_the_same_job_announced_many_times_runs_once(services, start_worker, fake_gemini):
+    fake_gemini.delay_seconds = 0.3  # long enough for the duplicates to arrive while it is queued or running
+    worker = start_worker()
+    assert worker.drain()
+    image_id = stored_original(services)
+    threads = [threading.Thread(target=worker.enqueue, args=(image_id, Job.CAPTION)) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: services.repository.get(image_id).caption_status is JobState.COMPLETED)
+    assert worker.drain()
+    assert len(fake_gemini.requests) == 1
+    assert services.repository.get(image_id).caption_attempts == 1
+
+
+def test_image_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail(services, start_worker):
     from annotation_core.image_actions import delete_image
-    from annotation_core.tasks import run_job
-    from lambda_functions.thumbnail_lambda.lambda_function import create_thumbnail
 
-    services = bootstrap(Settings(data_dir=str(tmp_path / "data")), engine=engine)
-    services.local_bus.shutdown()  # this test runs the job itself, at a chosen moment
-    data = images.jpeg()
-    record = services.repository.insert(
-        NewImage("uploads/gone.jpg", "gone.jpg", "image/jpeg", len(data), 64, 48, "g" * 64)
-    )
-    services.originals.root.joinpath("uploads").mkdir(parents=True)
-    services.originals.root.joinpath("uploads", "gone.jpg").write_bytes(data)
+    worker = start_worker()
+    image_id = stored_original(services, "gone.jpg")
+    make_thumbnail = worker.works[Job.THUMBNAIL]
 
-    def thumbnail_then_user_deletes(services, record, original):
-        output = create_thumbnail(services, record, original)
+    def thumbnail_then_user_deletes(job) -> JobOutput:
+        output = make_thumbnail(job)
         assert services.thumbnails.exists(output.columns["thumbnail_key"])
-        delete_image(services, record.id)  # the user presses Delete while the job runs
+        delete_image(services, job.record.id)  # the user presses Delete while the job runs
         return output
 
-    event = eventbridge_event(ObjectCreated(services.originals.bucket, "uploads/gone.jpg"))
-    assert run_job(Job.THUMBNAIL, event, services, thumbnail_then_user_deletes) == {"lost": 1}
+    worker.works[Job.THUMBNAIL] = thumbnail_then_user_deletes
+    worker.enqueue(image_id, Job.THUMBNAIL)
+    assert worker.drain()
 
-    assert services.repository.find(record.id) is None
+    assert services.repository.find(image_id) is None
     assert list(services.thumbnails.root.rglob("*.jpg")) == []

@@ -179,15 +179,92 @@ def test_fail_truncates_very_long_errors(repo):
     assert repo.get(record.id).caption_error == "x" * 2000
 
 
-def test_claim_increments_attempts_and_clears_the_last_error(repo):
+def test_claims_count_attempts_and_a_user_retry_counts_afresh(repo):
     record = repo.insert(new_image())
     for attempt in (1, 2, 3):
         claim = repo.claim(record.id, Job.CAPTION, LEASE)
-        assert repo.get(record.id).caption_attempts == attempt
-        assert repo.get(record.id).caption_error is None
-        repo.fail(claim, f"failure {attempt}")
-        assert repo.reset_failed(record.id) == [Job.CAPTION]
+        assert claim.attempt == repo.get(record.id).caption_attempts == attempt
+        repo.retry_later(claim, f"failure {attempt}", utcnow())
+        assert repo.get(record.id).caption_error == f"failure {attempt}", "the last reason is kept while retrying"
+    repo.fail(repo.claim(record.id, Job.CAPTION, LEASE), "gave up")
+    assert repo.reset_for_retry(record.id, LEASE) == [Job.CAPTION]
+    stored = repo.get(record.id)
+    assert (stored.caption_attempts, stored.caption_error) == (0, None)
+    assert repo.claim(record.id, Job.CAPTION, LEASE).attempt == 1
     assert repo.get(record.id).thumbnail_attempts == 0
+
+
+def test_retry_later_waits_until_its_time_and_can_refund_the_attempt(repo):
+    record = repo.insert(new_image())
+    claim = repo.claim(record.id, Job.CAPTION, LEASE)
+    later = utcnow() + timedelta(seconds=30)
+    assert repo.retry_later(claim, "Gemini is unavailable.", later) is True
+    stored = repo.get(record.id)
+    assert (stored.caption_status, stored.caption_next_attempt_at, stored.caption_attempts) == (
+        JobState.PENDING,
+        later,
+        1,
+    )
+    assert stored.caption_finished_at is None
+    assert repo.claim(record.id, Job.CAPTION, LEASE) is None, "not before its next attempt time"
+    assert repo.retry_later(claim, "again", later) is False, "a claim settles once"
+    set_columns(repo, record.id, caption_next_attempt_at=utcnow() - timedelta(seconds=1))
+    second = repo.claim(record.id, Job.CAPTION, LEASE)
+    assert second.attempt == 2 and repo.get(record.id).caption_next_attempt_at is None
+    assert repo.retry_later(second, "429", utcnow(), refund=True)
+    assert repo.get(record.id).caption_attempts == 1, "a rate-limited attempt is given back"
+
+
+def test_user_retry_resets_failed_stuck_and_waiting_jobs_only(repo):
+    both_failed = repo.insert(new_image())
+    for job in Job:
+        repo.fail(repo.claim(both_failed.id, job, LEASE), f"{job} broke")
+    assert sorted(repo.reset_for_retry(both_failed.id, LEASE)) == sorted(Job)
+    stored = repo.get(both_failed.id)
+    assert stored.thumbnail_status is stored.caption_status is JobState.PENDING
+    assert stored.thumbnail_error is None and stored.caption_error is None
+
+    mixed = repo.insert(new_image())
+    repo.finish(repo.claim(mixed.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": "thumbnails/m.jpg"})
+    repo.retry_later(repo.claim(mixed.id, Job.CAPTION, LEASE), "429", utcnow() + timedelta(hours=1))
+    assert repo.reset_for_retry(mixed.id, LEASE) == [Job.CAPTION], "a waiting job is due now"
+    stored = repo.get(mixed.id)
+    assert stored.thumbnail_status is JobState.COMPLETED and stored.thumbnail_key == "thumbnails/m.jpg"
+    assert (stored.caption_status, stored.caption_next_attempt_at) == (JobState.PENDING, None)
+    assert repo.claim(mixed.id, Job.CAPTION, LEASE) is not None, "a reset job can be claimed again"
+
+    running = repo.insert(new_image())
+    claim = repo.claim(running.id, Job.THUMBNAIL, LEASE)
+    before = repo.get(running.id)
+    assert repo.reset_for_retry(running.id, LEASE) == [], "a job within its lease is left alone"
+    assert repo.get(running.id) == before
+    backdate(repo, claim, LEASE + 1)
+    assert repo.reset_for_retry(running.id, LEASE) == [Job.THUMBNAIL], "a job stuck past its lease is reset"
+    assert repo.reset_for_retry(999_999, LEASE) == []
+
+
+def test_reset_failed_puts_back_failed_jobs_of_given_or_all_images(repo):
+    failed = [repo.insert(new_image()) for _ in range(3)]
+    for record in failed:
+        repo.fail(repo.claim(record.id, Job.CAPTION, LEASE), "refused")
+    repo.fail(repo.claim(failed[0].id, Job.THUMBNAIL, LEASE), "broken")
+    fine = repo.insert(new_image())
+    repo.finish(repo.claim(fine.id, Job.CAPTION, LEASE), {})
+
+    assert repo.reset_failed([failed[1].id, fine.id]) == [(failed[1].id, Job.CAPTION)]
+    assert sorted(repo.reset_failed()) == sorted(
+        [(failed[0].id, Job.THUMBNAIL), (failed[0].id, Job.CAPTION), (failed[2].id, Job.CAPTION)]
+    )
+    assert repo.reset_failed() == []
+    assert repo.get(fine.id).caption_status is JobState.COMPLETED
+    assert all(repo.get(record.id).caption_status is JobState.PENDING for record in failed)
+
+
+def test_reset_failed_takes_at_most_the_newest_limit_of_each_job(repo):
+    failed = [repo.insert(new_image()) for _ in range(5)]
+    for record in failed:
+        repo.fail(repo.claim(record.id, Job.CAPTION, LEASE), "refused")
+    assert repo.reset_failed(limit=2) == [(failed[4].id, Job.CAPTION), (failed[3].id, Job.CAPTION)]
 
 
 def test_an_expired_lease_can_be_claimed_again_and_an_unexpired_one_cannot(repo):
@@ -235,49 +312,40 @@ def test_finish_after_delete_returns_false(repo):
     assert repo.find(record.id) is None
 
 
-def test_reset_failed_resets_only_failed_jobs_and_returns_them(repo):
-    both_failed = repo.insert(new_image())
-    for job in Job:
-        repo.fail(repo.claim(both_failed.id, job, LEASE), f"{job} broke")
-    assert sorted(repo.reset_failed(both_failed.id)) == sorted(Job)
-    stored = repo.get(both_failed.id)
-    assert stored.thumbnail_status is stored.caption_status is JobState.PENDING
-    assert stored.thumbnail_error is None and stored.caption_error is None
-    assert stored.thumbnail_attempts == stored.caption_attempts == 1, "history of attempts is kept"
+def test_due_jobs_are_due_retries_lost_events_and_expired_leases_oldest_first(repo):
+    def due(job: Job, lost_after: float = 60) -> list[int]:
+        return repo.due_jobs(job, lease_seconds=LEASE, lost_after=lost_after, limit=10)
 
-    mixed = repo.insert(new_image())
-    repo.finish(repo.claim(mixed.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": "thumbnails/m.jpg"})
-    repo.fail(repo.claim(mixed.id, Job.CAPTION, LEASE), "quota exceeded")
-    assert repo.reset_failed(mixed.id) == [Job.CAPTION]
-    stored = repo.get(mixed.id)
-    assert stored.thumbnail_status is JobState.COMPLETED and stored.thumbnail_key == "thumbnails/m.jpg"
-    assert stored.caption_status is JobState.PENDING
-    assert repo.claim(mixed.id, Job.CAPTION, LEASE) is not None, "a reset job can be claimed again"
-
-    untouched = repo.insert(new_image())
-    repo.claim(untouched.id, Job.THUMBNAIL, LEASE)
-    before = repo.get(untouched.id)
-    assert repo.reset_failed(untouched.id) == []
-    assert repo.get(untouched.id) == before
-    assert repo.reset_failed(999_999) == []
-
-
-def test_unfinished_lists_images_with_a_pending_or_processing_job_oldest_first(repo):
+    fresh = repo.insert(new_image())  # its event is on its way
+    lost = repo.insert(new_image())
+    set_columns(repo, lost.id, thumbnail_queued_at=utcnow() - timedelta(seconds=61))
+    waiting = repo.insert(new_image())
+    repo.retry_later(repo.claim(waiting.id, Job.THUMBNAIL, LEASE), "503", utcnow() + timedelta(seconds=30))
+    due_retry = repo.insert(new_image())
+    repo.retry_later(repo.claim(due_retry.id, Job.THUMBNAIL, LEASE), "503", utcnow() - timedelta(seconds=1))
+    running = repo.insert(new_image())
+    repo.claim(running.id, Job.THUMBNAIL, LEASE)
+    crashed = repo.insert(new_image())
+    backdate(repo, repo.claim(crashed.id, Job.THUMBNAIL, LEASE), LEASE + 1)
     done = repo.insert(new_image())
-    for job in Job:
-        repo.finish(repo.claim(done.id, job, LEASE), {})
+    repo.finish(repo.claim(done.id, Job.THUMBNAIL, LEASE), {})
     failed = repo.insert(new_image())
     repo.fail(repo.claim(failed.id, Job.THUMBNAIL, LEASE), "x")
-    repo.finish(repo.claim(failed.id, Job.CAPTION, LEASE), {})
-    half_failed = repo.insert(new_image())
-    repo.fail(repo.claim(half_failed.id, Job.THUMBNAIL, LEASE), "x")
-    running = repo.insert(new_image())
-    repo.claim(running.id, Job.CAPTION, LEASE)
-    repo.finish(repo.claim(running.id, Job.THUMBNAIL, LEASE), {})
-    fresh = repo.insert(new_image())
+    set_columns(repo, failed.id, thumbnail_queued_at=utcnow() - timedelta(days=1))
 
-    assert ids(repo.unfinished()) == [half_failed.id, running.id, fresh.id]
-    assert ids(repo.unfinished(limit=2)) == [half_failed.id, running.id]
+    assert due(Job.THUMBNAIL) == [lost.id, due_retry.id, crashed.id]
+    assert due(Job.THUMBNAIL, lost_after=0) == [fresh.id, lost.id, due_retry.id, crashed.id]
+    assert repo.due_jobs(Job.THUMBNAIL, lease_seconds=LEASE, lost_after=0, limit=2) == [fresh.id, lost.id]
+    assert due(Job.CAPTION) == [], "the other job's columns decide nothing"
+    assert len(due(Job.CAPTION, lost_after=0)) == 8
+
+
+def test_next_attempt_at_is_the_soonest_waiting_retry(repo):
+    assert repo.next_attempt_at() is None
+    soon, later = utcnow() + timedelta(seconds=5), utcnow() + timedelta(seconds=50)
+    repo.retry_later(repo.claim(repo.insert(new_image()).id, Job.CAPTION, LEASE), "x", later)
+    repo.retry_later(repo.claim(repo.insert(new_image()).id, Job.THUMBNAIL, LEASE), "x", soon)
+    assert repo.next_attempt_at() == soon
 
 
 # --- paging, filtering and search ---
@@ -490,7 +558,7 @@ def test_search_is_unaffected_by_claims_and_other_updates(repo, captioned):
     image_id = captioned["bicycle"]
     claim = repo.claim(image_id, Job.THUMBNAIL, LEASE)
     repo.finish(claim, {"thumbnail_key": "thumbnails/b.jpg"})
-    repo.reset_failed(image_id)
+    repo.reset_for_retry(image_id, LEASE)
     assert search(repo, "harbour") == {image_id}
 
 

@@ -12,8 +12,7 @@ import pytest
 from moto import mock_aws
 
 from annotation_core.errors import StorageError
-from annotation_core.events import ObjectCreated
-from annotation_core.storage import LocalFolderStore, S3Store
+from annotation_core.storage import IMMUTABLE, LocalFolderStore, S3Store
 from tests import images
 
 JPEG = images.jpeg((32, 24))
@@ -102,30 +101,6 @@ def test_local_load_of_a_missing_key_raises_storage_error(folder):
     assert "upload the image again" in caught.value.message
 
 
-def test_local_on_created_is_called_after_the_file_exists(tmp_path):
-    seen = []
-
-    def on_created(created: ObjectCreated) -> None:
-        # The handler loads the object at once, as the thumbnail job would.
-        seen.append((created, store.exists(created.key), store.load(created.key)))
-
-    store = LocalFolderStore(tmp_path / "images", "images", "/media/images", on_created)
-    store.save(KEY, JPEG, "image/jpeg")
-    assert seen == [(ObjectCreated("images", KEY), True, JPEG)]
-
-
-def test_local_on_created_is_not_called_when_the_write_fails(tmp_path):
-    seen = []
-    store = LocalFolderStore(tmp_path / "images", "images", "/media/images", seen.append)
-    with pytest.raises(StorageError):
-        store.save("../x.jpg", JPEG, "image/jpeg")
-    (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "uploads").write_bytes(b"")
-    with pytest.raises(StorageError):
-        store.save(KEY, JPEG, "image/jpeg")
-    assert seen == []
-
-
 # --- S3 against moto ---
 
 BUCKET = "image-annotation-originals-test"
@@ -141,7 +116,7 @@ def s3(aws_env) -> Iterator:
 
 @pytest.fixture
 def store(s3) -> S3Store:
-    return S3Store(BUCKET, s3, url_seconds=600)
+    return S3Store(BUCKET, s3)
 
 
 def test_s3_save_sets_content_type_and_load_returns_the_bytes(store, s3):
@@ -176,7 +151,7 @@ def test_s3_errors_become_storage_errors(s3):
 
 
 def test_s3_url_is_a_sigv4_presigned_get_for_the_key(s3):
-    store = S3Store(BUCKET, url_seconds=600)  # the client production makes for itself
+    store = S3Store(BUCKET)  # the client production makes for itself
     store.save(KEY, JPEG, "image/jpeg")
     url = store.url(KEY)
     parts = urlsplit(url)
@@ -186,8 +161,30 @@ def test_s3_url_is_a_sigv4_presigned_get_for_the_key(s3):
     query = parse_qs(parts.query)
     assert "X-Amz-Signature" in query
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-    assert query["X-Amz-Expires"] == ["600"]
+    assert query["X-Amz-Expires"] == ["3600"]
     assert "/us-east-1/s3/aws4_request" in query["X-Amz-Credential"][0]
+
+
+def test_s3_links_stay_the_same_for_a_while_so_browsers_can_cache_the_image(s3, monkeypatch):
+    import time
+
+    signed = []
+    s3.meta.events.register("before-sign.s3.GetObject", lambda **_: signed.append(1))
+    store = S3Store(BUCKET, s3)
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_100.0)
+    first = store.url(KEY)
+    monkeypatch.setattr(time, "time", lambda: 1_800_002_000.0)  # 31 minutes later, same 50-minute window
+    assert store.url(KEY) == first
+    assert len(signed) == 1
+    monkeypatch.setattr(time, "time", lambda: 1_800_003_100.0)  # the next window: signed afresh
+    store.url(KEY)
+    assert len(signed) == 2
+    assert store.url("uploads/other.jpg") != store.url(KEY)
+
+
+def test_s3_save_can_mark_an_object_immutable_for_caches(store, s3):
+    store.save(KEY, JPEG, "image/jpeg", IMMUTABLE)
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["CacheControl"] == "public, max-age=31536000, immutable"
 
 
 def test_s3_client_is_made_lazily_from_the_environment(s3):
@@ -202,7 +199,7 @@ def test_s3_presigned_url_serves_the_bytes_over_real_http(moto_server, monkeypat
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)  # the store's own client talks to the server
     bucket = "presigned-over-http"
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
-    store = S3Store(bucket, url_seconds=60)
+    store = S3Store(bucket)
     store.save(KEY, JPEG, "image/jpeg")
 
     url = store.url(KEY)

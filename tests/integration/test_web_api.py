@@ -22,8 +22,8 @@ def settings(gemini_settings) -> Settings:
     return gemini_settings
 
 
-def seed_many(services, count: int) -> list[int]:
-    return [seed(services, f"photo-{n}.jpg", images.jpeg(color=(n * 40 % 256, 80, 120))) for n in range(count)]
+def seed_many(worker, count: int) -> list[int]:
+    return [seed(worker, f"photo-{n}.jpg", images.jpeg(color=(n * 40 % 256, 80, 120))) for n in range(count)]
 
 
 def listing(client, query: str = "") -> dict:
@@ -32,8 +32,8 @@ def listing(client, query: str = "") -> dict:
     return response.get_json()
 
 
-def test_list_is_newest_first_and_pages_by_cursor_to_the_end(client, services):
-    ids = seed_many(services, 5)
+def test_list_is_newest_first_and_pages_by_cursor_to_the_end(client, services, worker):
+    ids = seed_many(worker, 5)
 
     first = listing(client, "?limit=2")
     second = listing(client, f"?limit=2&cursor={first['next_cursor']}")
@@ -46,20 +46,20 @@ def test_list_is_newest_first_and_pages_by_cursor_to_the_end(client, services):
     assert first["images"][0]["detail_url"] == f"/images/{ids[4]}"
 
 
-def test_cursor_pages_stay_stable_while_new_images_arrive(client, services):
-    ids = seed_many(services, 3)
+def test_cursor_pages_stay_stable_while_new_images_arrive(client, services, worker):
+    ids = seed_many(worker, 3)
     first = listing(client, "?limit=2")
 
-    newer = seed(services, "arrived-meanwhile.jpg", images.jpeg(color="purple"))
+    newer = seed(worker, "arrived-meanwhile.jpg", images.jpeg(color="purple"))
     second = listing(client, f"?limit=2&cursor={first['next_cursor']}")
 
     assert [image["id"] for image in second["images"]] == [ids[0]]
     assert listing(client, "?limit=1")["images"][0]["id"] == newer
 
 
-def test_search_matches_caption_words_and_file_name_prefixes(client, services, fake_gemini):
-    lighthouse = seed(services, "coast.jpg", images.jpeg(color="white"), fake_gemini, "A lighthouse above the waves.")
-    market = seed(services, "market-day.png", images.image_bytes("PNG", color="orange"), fake_gemini, "Fruit stalls.")
+def test_search_matches_caption_words_and_file_name_prefixes(client, services, fake_gemini, worker):
+    lighthouse = seed(worker, "coast.jpg", images.jpeg(color="white"), fake_gemini, "A lighthouse above the waves.")
+    market = seed(worker, "market-day.png", images.image_bytes("PNG", color="orange"), fake_gemini, "Fruit stalls.")
 
     assert [image["id"] for image in listing(client, "?q=lighthouse")["images"]] == [lighthouse]
     assert [image["id"] for image in listing(client, "?q=Fruit")["images"]] == [market]
@@ -67,10 +67,10 @@ def test_search_matches_caption_words_and_file_name_prefixes(client, services, f
     assert listing(client, "?q=bicycle")["images"] == []
 
 
-def test_status_filter_uses_the_overall_state(client, services, fake_gemini):
-    done = seed(services, "fine.jpg", images.jpeg(color="green"))
+def test_status_filter_uses_the_overall_state(client, services, fake_gemini, worker):
+    done = seed(worker, "fine.jpg", images.jpeg(color="green"))
     fake_gemini.respond_with(403)
-    failed = seed(services, "refused.jpg", images.jpeg(color="gray"))
+    failed = seed(worker, "refused.jpg", images.jpeg(color="gray"))
 
     assert [image["id"] for image in listing(client, "?status=failed")["images"]] == [failed]
     assert [image["id"] for image in listing(client, "?status=completed")["images"]] == [done]
@@ -94,8 +94,8 @@ def test_bad_list_parameters_are_refused_with_400(client, query, phrase):
     assert phrase in response.get_json()["error"]
 
 
-def test_one_image_and_unknown_ids(client, services):
-    image_id = seed(services, "one.jpg", images.jpeg((80, 60)))
+def test_one_image_and_unknown_ids(client, services, worker):
+    image_id = seed(worker, "one.jpg", images.jpeg((80, 60)))
 
     image = client.get(f"/api/images/{image_id}").get_json()
 
@@ -105,8 +105,8 @@ def test_one_image_and_unknown_ids(client, services):
     assert client.get("/api/images/999").get_json() == {"error": "No image has id 999."}
 
 
-def test_delete_removes_row_original_and_thumbnail_then_404(client, services):
-    image_id = seed(services, "gone.jpg", images.jpeg())
+def test_delete_removes_row_original_and_thumbnail_then_404(client, services, worker):
+    image_id = seed(worker, "gone.jpg", images.jpeg())
     record = services.repository.get(image_id)
     assert services.originals.exists(record.original_key) and services.thumbnails.exists(record.thumbnail_key)
 
@@ -120,9 +120,9 @@ def test_delete_removes_row_original_and_thumbnail_then_404(client, services):
     assert again.status_code == 404
 
 
-def test_retry_puts_a_failed_caption_back_and_it_is_processed_again(client, services, fake_gemini):
+def test_retry_puts_a_failed_caption_back_and_it_is_processed_again(client, services, fake_gemini, worker):
     fake_gemini.respond_with(403)
-    image_id = seed(services, "retry.jpg", images.jpeg())
+    image_id = seed(worker, "retry.jpg", images.jpeg())
     assert client.get(f"/api/images/{image_id}").get_json()["caption_status"] == "failed"
 
     response = client.post(f"/api/images/{image_id}/retry", headers={"X-CSRFToken": csrf_token(client)})
@@ -130,14 +130,66 @@ def test_retry_puts_a_failed_caption_back_and_it_is_processed_again(client, serv
     assert response.status_code == 202
     assert response.get_json()["retried"] == ["caption"]
     assert response.get_json()["image"]["caption_status"] in ("pending", "processing", "completed")
-    assert services.local_bus.drain(timeout=30)
+    assert worker.drain(timeout=30)
     image = client.get(f"/api/images/{image_id}").get_json()
     assert (image["caption_status"], image["caption_attempts"], image["caption"]) == (
         "completed",
-        2,
+        1,  # a user's retry counts the attempts afresh
         fake_gemini.caption,
     )
     assert image["caption_error"] is None
+
+
+def test_a_waiting_job_says_so_and_retry_makes_it_due_now(client, services, fake_gemini, worker):
+    fake_gemini.respond_with(503)
+    image_id = seed(worker, "busy.jpg", images.jpeg())
+    image = client.get(f"/api/images/{image_id}").get_json()
+    assert (image["status"], image["caption_status"]) == ("processing", "pending")
+    assert image["caption_state_text"] == "waiting to retry (attempt 2 of 5)"
+    assert image["caption_error"].startswith("Gemini is unavailable (503")
+    assert image["caption_next_attempt_at"].endswith("Z") and image["max_attempts"] == 5
+
+    response = client.post(f"/api/images/{image_id}/retry", headers={"X-CSRFToken": csrf_token(client)})
+
+    assert response.get_json()["retried"] == ["caption"]
+    assert worker.drain(timeout=30)
+    image = client.get(f"/api/images/{image_id}").get_json()
+    assert (image["caption_status"], image["caption_state_text"], image["caption_next_attempt_at"]) == (
+        "completed",
+        "completed",
+        None,
+    )
+
+
+def test_retry_many_retries_the_failed_jobs_of_the_given_images_or_of_all(client, services, fake_gemini, worker):
+    fake_gemini.respond_with(403)
+    first = seed(worker, "first.jpg", images.jpeg(color="red"))
+    fake_gemini.respond_with(403)
+    second = seed(worker, "second.jpg", images.jpeg(color="blue"))
+    fine = seed(worker, "fine.jpg", images.jpeg(color="green"))
+    token = {"X-CSRFToken": csrf_token(client)}
+
+    chosen = client.post("/api/images/retry", json={"ids": [first, fine]}, headers=token)
+    assert chosen.status_code == 202
+    assert chosen.get_json() == {"images": [first], "jobs": {"thumbnail": 0, "caption": 1}}
+    assert worker.drain(timeout=30)
+    assert client.get(f"/api/images/{second}").get_json()["caption_status"] == "failed", "only the chosen ones"
+
+    everything = client.post("/api/images/retry", headers=token)
+    assert everything.get_json() == {"images": [second], "jobs": {"thumbnail": 0, "caption": 1}}
+    assert worker.drain(timeout=30)
+    assert [client.get(f"/api/images/{i}").get_json()["status"] for i in (first, second, fine)] == ["completed"] * 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"ids": []}, {"ids": "1,2"}, {"ids": [1, "2"]}, {"ids": [0]}, {"ids": [2**63]}, {"ids": list(range(1, 102))}, [1]],
+    ids=["empty", "text", "mixed", "zero", "too-big", "too-many", "list"],
+)
+def test_retry_many_refuses_bad_bodies(client, body):
+    response = client.post("/api/images/retry", json=body, headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 400
+    assert "ids" in response.get_json()["error"] or "JSON object" in response.get_json()["error"]
 
 
 def test_retry_of_an_unknown_image_is_404(client):
@@ -146,8 +198,8 @@ def test_retry_of_an_unknown_image_is_404(client):
     assert response.get_json() == {"error": "No image has id 999."}
 
 
-def test_cursor_is_opaque_but_round_trips(client, services):
-    ids = seed_many(services, 2)
+def test_cursor_is_opaque_but_round_trips(client, services, worker):
+    ids = seed_many(worker, 2)
     assert str(ids[1]) not in encode_cursor(ids[1])
     assert [image["id"] for image in listing(client, f"?cursor={encode_cursor(ids[1])}")["images"]] == [ids[0]]
 
@@ -174,6 +226,13 @@ def test_openapi_describes_every_api_route_with_its_methods(app, client):
     assert limit["schema"]["maximum"] == MAX_LIMIT
 
 
+def test_openapi_image_schema_lists_exactly_the_fields_the_api_returns(client, worker):
+    image_id = seed(worker, "fields.jpg", images.jpeg())
+    returned = set(client.get(f"/api/images/{image_id}").get_json())
+    documented = set(client.get("/api/openapi.json").get_json()["components"]["schemas"]["Image"]["properties"])
+    assert returned == documented
+
+
 def test_readme_documents_every_route(app):
     section = README.read_text().split("## HTTP interface", 1)[1].split("\n## ", 1)[0]
     for rule in app.url_map.iter_rules():
@@ -184,8 +243,8 @@ def test_readme_documents_every_route(app):
             assert f"`{method} {path}`" in section, f"README's HTTP interface lacks `{method} {path}`"
 
 
-def test_status_of_several_images_in_one_request(client, services):
-    ids = seed_many(services, 3)
+def test_status_of_several_images_in_one_request(client, services, worker):
+    ids = seed_many(worker, 3)
 
     response = client.get(f"/api/image_status?ids={ids[0]},{ids[2]},999999")
 

@@ -21,8 +21,8 @@ def card_ids(html: str) -> list[int]:
     return [int(found) for found in re.findall(r'<li class="card" data-image-id="(\d+)"', html)]
 
 
-def test_upload_page_offers_picker_drop_zone_and_the_latest_photos(client, services):
-    ids = [seed(services, f"{n}.jpg", images.jpeg(color=(n * 60, 0, 0))) for n in range(3)]
+def test_upload_page_offers_picker_drop_zone_and_the_latest_photos(client, services, worker):
+    ids = [seed(worker, f"{n}.jpg", images.jpeg(color=(n * 60, 0, 0))) for n in range(3)]
 
     html = client.get("/").get_data(as_text=True)
 
@@ -35,11 +35,11 @@ def test_upload_page_offers_picker_drop_zone_and_the_latest_photos(client, servi
     assert re.search(r'<meta name="csrf-token" content="[^"]+">', html)
 
 
-def test_gallery_searches_filters_and_shows_the_caption_as_alt_text(client, services, fake_gemini):
-    boat = seed(services, "boat.jpg", images.jpeg(color="blue"), fake_gemini, "A sailing boat in a harbour.")
-    seed(services, "tree.jpg", images.jpeg(color="green"), fake_gemini, "An oak tree.")
+def test_gallery_searches_filters_and_shows_the_caption_as_alt_text(client, services, fake_gemini, worker):
+    boat = seed(worker, "boat.jpg", images.jpeg(color="blue"), fake_gemini, "A sailing boat in a harbour.")
+    seed(worker, "tree.jpg", images.jpeg(color="green"), fake_gemini, "An oak tree.")
     fake_gemini.respond_with(403)
-    failed = seed(services, "cloud.jpg", images.jpeg(color="gray"))
+    failed = seed(worker, "cloud.jpg", images.jpeg(color="gray"))
 
     searched = client.get("/gallery?q=harbour").get_data(as_text=True)
     assert card_ids(searched) == [boat]
@@ -51,8 +51,8 @@ def test_gallery_searches_filters_and_shows_the_caption_as_alt_text(client, serv
     assert "No photos match." in client.get("/gallery?q=bicycle").get_data(as_text=True)
 
 
-def test_gallery_pages_older_photos_by_cursor_keeping_the_filters(client, services):
-    ids = [seed(services, f"p{n}.jpg", images.jpeg(color=(0, n * 50, 0))) for n in range(3)]
+def test_gallery_pages_older_photos_by_cursor_keeping_the_filters(client, services, worker):
+    ids = [seed(worker, f"p{n}.jpg", images.jpeg(color=(0, n * 50, 0))) for n in range(3)]
 
     first = client.get("/gallery?limit=2&status=completed").get_data(as_text=True)
     older = re.search(r'<a rel="next" href="([^"]+)">Older photos</a>', first).group(1).replace("&amp;", "&")
@@ -70,9 +70,9 @@ def test_gallery_with_a_bad_state_is_a_400_page(client):
     assert "The status must be one of" in response.get_data(as_text=True)
 
 
-def test_detail_page_shows_the_original_facts_and_both_jobs(client, services, fake_gemini):
+def test_detail_page_shows_the_original_facts_and_both_jobs(client, services, fake_gemini, worker):
     fake_gemini.respond_with(403)
-    image_id = seed(services, "harbour.png", images.image_bytes("PNG", (300, 200), color="navy"))
+    image_id = seed(worker, "harbour.png", images.image_bytes("PNG", (300, 200), color="navy"))
 
     html = client.get(f"/images/{image_id}").get_data(as_text=True)
 
@@ -86,14 +86,14 @@ def test_detail_page_shows_the_original_facts_and_both_jobs(client, services, fa
     assert set(PageMarkup.hidden_fields(html)) == {"csrf_token"}
 
 
-def test_detail_forms_retry_then_delete(client, services, fake_gemini):
+def test_detail_forms_retry_then_delete(client, services, fake_gemini, worker):
     fake_gemini.respond_with(403)
-    image_id = seed(services, "retry-me.jpg", images.jpeg())
+    image_id = seed(worker, "retry-me.jpg", images.jpeg())
     token = PageMarkup.hidden_fields(client.get(f"/images/{image_id}").get_data(as_text=True))["csrf_token"]
 
     retried = client.post(f"/images/{image_id}/retry", data={"csrf_token": token})
     assert retried.status_code == 302 and retried.headers["Location"].endswith(f"/images/{image_id}")
-    assert services.local_bus.drain(timeout=30)
+    assert worker.drain(timeout=30)
     page = client.get(f"/images/{image_id}").get_data(as_text=True)
     assert "Retrying the caption." in page
     assert fake_gemini.caption in page

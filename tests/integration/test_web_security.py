@@ -11,6 +11,8 @@ from web_app.security import S3_IMAGE_SOURCE, content_security_policy
 
 FORGED_REQUESTS = [
     ("POST", "/api/images/{id}/retry"),
+    ("POST", "/api/images/retry"),
+    ("POST", "/images/retry-failed"),
     ("DELETE", "/api/images/{id}"),
     ("POST", "/images/{id}/retry"),
     ("POST", "/images/{id}/delete"),
@@ -23,8 +25,8 @@ def settings(gemini_settings) -> Settings:
 
 
 @pytest.fixture
-def image_id(services) -> int:
-    return seed(services, "kept.jpg", images.jpeg())
+def image_id(services, worker) -> int:
+    return seed(worker, "kept.jpg", images.jpeg())
 
 
 @pytest.mark.parametrize(("method", "path"), FORGED_REQUESTS)
@@ -73,9 +75,9 @@ def test_the_form_field_carries_the_token_for_html_forms(client, services, image
     assert services.repository.find(image_id) is None
 
 
-def pages_and_responses(client, services):
+def pages_and_responses(client, worker):
     """Every kind of response the app gives: pages, errors, JSON, static files, stored objects."""
-    image_id = seed(services, "headers.jpg", images.jpeg())
+    image_id = seed(worker, "headers.jpg", images.jpeg())
     status = client.get(f"/api/images/{image_id}").get_json()
     return [
         "/",
@@ -96,8 +98,8 @@ def pages_and_responses(client, services):
     ]
 
 
-def test_security_headers_are_on_every_response(client, services):
-    for path in pages_and_responses(client, services):
+def test_security_headers_are_on_every_response(client, worker):
+    for path in pages_and_responses(client, worker):
         with client.get(path) as response:
             headers = response.headers
         policy = headers["Content-Security-Policy"]
@@ -115,8 +117,8 @@ def test_on_s3_the_policy_admits_presigned_image_links_only_as_images():
     assert "script-src 'self';" in policy and "connect-src 'self';" in policy
 
 
-def test_pages_need_no_inline_script_or_style(client, services):
-    image_id = seed(services, "inline.jpg", images.jpeg())
+def test_pages_need_no_inline_script_or_style(client, services, worker):
+    image_id = seed(worker, "inline.jpg", images.jpeg())
     for path in ("/", "/gallery", f"/images/{image_id}", "/images/999"):
         parser = PageMarkup()
         parser.feed(client.get(path).get_data(as_text=True))
@@ -124,10 +126,10 @@ def test_pages_need_no_inline_script_or_style(client, services):
         assert parser.styled == [] and parser.handlers == [], path
 
 
-def test_file_names_and_captions_are_escaped_everywhere(client, services, fake_gemini):
+def test_file_names_and_captions_are_escaped_everywhere(client, services, fake_gemini, worker):
     name = '<svg onload=alert("name")>.jpg'
     caption = "<img src=x onerror=alert('caption')>"
-    image_id = seed(services, name, images.jpeg(), fake_gemini, caption)
+    image_id = seed(worker, name, images.jpeg(), fake_gemini, caption)
 
     for path in ("/", "/gallery", f"/images/{image_id}", "/gallery?q=svg"):
         html = client.get(path).get_data(as_text=True)
@@ -138,8 +140,8 @@ def test_file_names_and_captions_are_escaped_everywhere(client, services, fake_g
     assert client.get(f"/api/images/{image_id}").get_json()["caption"] == caption  # JSON carries the data as is
 
 
-def test_originals_are_served_with_their_sniffed_type_never_as_html(client, services):
-    image_id = seed(services, "page.html", images.image_bytes("PNG"))
+def test_originals_are_served_with_their_sniffed_type_never_as_html(client, services, worker):
+    image_id = seed(worker, "page.html", images.image_bytes("PNG"))
     status = client.get(f"/api/images/{image_id}").get_json()
 
     assert status["original_url"].endswith(".png")

@@ -362,6 +362,14 @@ def test_web_image_runs_gunicorn_as_a_non_root_user_with_a_health_check(images):
     assert layout.host_path(layout.workdir / "web_app" / "templates").is_dir()
 
 
+def test_web_image_carries_the_web_tier_only(images):
+    """On AWS the Lambdas process the jobs: the web image needs neither their code nor the caption SDK."""
+    layout = images["web_app"].layout
+    assert not layout.host_path(layout.workdir / "lambda_functions").exists()
+    requirements = (REPO / "web_app" / "requirements.txt").read_text()
+    assert "google-genai" not in requirements and "flask" in requirements
+
+
 def test_web_factory_imports_from_the_image_files_alone(images):
     result = probe_result(images["web_app"])
     assert result["callable"], "web_app.app.create_app is not callable"

@@ -1,4 +1,4 @@
-"""Parsing both AWS 'Object Created' shapes, and building the shapes we send ourselves."""
+"""Parsing both AWS 'Object Created' shapes and our 'Image Job Due' events, and building the latter."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from annotation_core.events import (
-    DETAIL_TYPE,
-    RETRY_SOURCE,
+    JOB_DUE,
+    JOB_SOURCE,
     EventParseError,
+    JobDue,
     ObjectCreated,
-    eventbridge_event,
-    parse_object_created,
-    put_events_entry,
+    job_due_entry,
+    parse_job_targets,
 )
+from annotation_core.records import Job
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 BUCKET = "image-annotation-originals-123456789012"
@@ -49,17 +50,17 @@ def test_sample_events_have_the_full_aws_shape(eventbridge, notification):
 
 
 def test_parses_an_eventbridge_object_created_event(eventbridge):
-    assert parse_object_created(eventbridge) == [ObjectCreated(BUCKET, KEY)]
+    assert parse_job_targets(eventbridge) == [ObjectCreated(BUCKET, KEY)]
 
 
 def test_parses_a_classic_s3_notification(notification):
-    assert parse_object_created(notification) == [ObjectCreated(BUCKET, KEY)]
+    assert parse_job_targets(notification) == [ObjectCreated(BUCKET, KEY)]
 
 
 def test_classic_notification_keys_are_url_decoded(notification):
     # S3 form-encodes keys: space as '+' (or %20), '+' as %2B, UTF-8 as percent escapes.
     notification["Records"][0]["s3"]["object"]["key"] = "uploads/my+holiday%20photo%2B%C3%A9t%C3%A9+%E2%98%80.jpg"
-    assert parse_object_created(notification) == [ObjectCreated(BUCKET, "uploads/my holiday photo+été ☀.jpg")]
+    assert parse_job_targets(notification) == [ObjectCreated(BUCKET, "uploads/my holiday photo+été ☀.jpg")]
 
 
 def test_every_record_of_a_notification_is_parsed_in_order(notification):
@@ -68,7 +69,7 @@ def test_every_record_of_a_notification_is_parsed_in_order(notification):
     second["s3"]["object"]["key"] = "uploads/second.png"
     second["s3"]["bucket"]["name"] = "other-bucket"
     notification["Records"].append(second)
-    assert parse_object_created(notification) == [
+    assert parse_job_targets(notification) == [
         ObjectCreated(BUCKET, KEY),
         ObjectCreated("other-bucket", "uploads/second.png"),
     ]
@@ -85,7 +86,7 @@ def test_records_that_are_not_object_created_are_skipped(notification):
     copied["eventName"] = "ObjectCreated:Copy"
     copied["s3"]["object"]["key"] = "uploads/copied.jpg"
     notification["Records"] = [removed, created, restored, copied]
-    assert parse_object_created(notification) == [
+    assert parse_job_targets(notification) == [
         ObjectCreated(BUCKET, KEY),
         ObjectCreated(BUCKET, "uploads/copied.jpg"),
     ]
@@ -93,7 +94,7 @@ def test_records_that_are_not_object_created_are_skipped(notification):
 
 def test_a_notification_with_only_other_records_yields_nothing(notification):
     notification["Records"][0]["eventName"] = "ObjectRemoved:Delete"
-    assert parse_object_created(notification) == []
+    assert parse_job_targets(notification) == []
 
 
 @pytest.mark.parametrize(
@@ -119,38 +120,13 @@ def test_a_notification_with_only_other_records_yields_nothing(notification):
 )
 def test_malformed_or_unknown_events_raise_event_parse_error(event):
     with pytest.raises(EventParseError) as caught:
-        parse_object_created(event)
+        parse_job_targets(event)
     assert caught.value.message
 
 
-def test_eventbridge_event_round_trips_through_the_parser():
-    created = ObjectCreated("my-bucket", "uploads/a b+c é.png")
-    event = eventbridge_event(created)
-    assert event["detail-type"] == DETAIL_TYPE
-    assert event["source"] == "aws.s3"
-    assert event["resources"] == ["arn:aws:s3:::my-bucket"]
-    assert parse_object_created(event) == [created]
-    # The envelope survives JSON, as it does on its way through EventBridge.
-    assert parse_object_created(json.loads(json.dumps(event))) == [created]
-
-
-def test_eventbridge_events_get_fresh_ids():
-    created = ObjectCreated("b", "k")
-    assert eventbridge_event(created)["id"] != eventbridge_event(created)["id"]
-
-
-def test_put_events_entry_is_a_retry_the_s3_rule_also_matches():
-    created = ObjectCreated("my-bucket", "uploads/0123abcd.webp")
-    entry = put_events_entry(created, "image-bus")
-    assert entry["Source"] == RETRY_SOURCE == "image-annotation.retry"
-    assert entry["DetailType"] == "Object Created"
-    assert entry["EventBusName"] == "image-bus"
-    assert entry["Resources"] == ["arn:aws:s3:::my-bucket"]
-    detail = json.loads(entry["Detail"])
-    assert detail["bucket"]["name"] == "my-bucket"
-    assert detail["object"]["key"] == "uploads/0123abcd.webp"
-    # As EventBridge delivers it to a target: the entry wrapped in the envelope.
-    delivered = {
+def delivered(entry: dict) -> dict:
+    """A PutEvents entry as EventBridge hands it to a target: wrapped in the envelope."""
+    return {
         "version": "0",
         "id": "a1b2c3d4-0000-0000-0000-000000000000",
         "detail-type": entry["DetailType"],
@@ -158,7 +134,39 @@ def test_put_events_entry_is_a_retry_the_s3_rule_also_matches():
         "account": "123456789012",
         "time": "2026-11-26T05:31:00Z",
         "region": "us-east-1",
-        "resources": entry["Resources"],
-        "detail": detail,
+        "resources": entry.get("Resources", []),
+        "detail": json.loads(entry["Detail"]),
     }
-    assert parse_object_created(delivered) == [created]
+
+
+@pytest.mark.parametrize("job", list(Job))
+def test_a_job_due_entry_round_trips_through_the_parser(job):
+    entry = job_due_entry(JobDue(42, job), "image-bus")
+    assert entry["Source"] == JOB_SOURCE == "image-annotation.retry"
+    assert entry["DetailType"] == JOB_DUE == "Image Job Due"
+    assert entry["EventBusName"] == "image-bus"
+    assert json.loads(entry["Detail"]) == {"image_id": 42, "job": job.value}
+    assert parse_job_targets(delivered(entry)) == [JobDue(42, job)]
+    assert parse_job_targets(json.loads(json.dumps(delivered(entry)))) == [JobDue(42, job)]
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"image_id": "42", "job": "caption"},
+        {"image_id": 0, "job": "caption"},
+        {"image_id": -3, "job": "caption"},
+        {"image_id": True, "job": "caption"},
+        {"image_id": 4.0, "job": "caption"},
+        {"image_id": 42, "job": "resize"},
+        {"image_id": 42},
+        {"job": "caption"},
+        None,
+        [],
+    ],
+    ids=lambda detail: json.dumps(detail),
+)
+def test_malformed_job_due_events_raise_event_parse_error(detail):
+    with pytest.raises(EventParseError) as caught:
+        parse_job_targets({"detail-type": JOB_DUE, "source": JOB_SOURCE, "detail": detail})
+    assert caught.value.message.startswith("Malformed event")

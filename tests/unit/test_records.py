@@ -59,9 +59,10 @@ def record(thumbnail: JobState, caption: JobState) -> ImageRecord:
         id=1, original_key="uploads/x.jpg", filename="x.jpg", mime_type="image/jpeg", size_bytes=1,
         width=1, height=1, sha256="0" * 64, uploaded_at=now, updated_at=now,
         thumbnail_status=thumbnail, thumbnail_key=None, thumbnail_error="thumb broke", thumbnail_attempts=1,
-        thumbnail_started_at=None, thumbnail_finished_at=None,
+        thumbnail_started_at=None, thumbnail_finished_at=None, thumbnail_next_attempt_at=None,
+        thumbnail_queued_at=now,
         caption_status=caption, caption=None, caption_model=None, caption_error=None, caption_attempts=0,
-        caption_started_at=None, caption_finished_at=None,
+        caption_started_at=None, caption_finished_at=None, caption_next_attempt_at=None, caption_queued_at=now,
     )  # fmt: skip
 
 
@@ -72,3 +73,26 @@ def test_record_status_and_job_accessors():
     assert image.job_state(Job.CAPTION) is C
     assert record(C, R).status is JobState.PROCESSING
     assert record(C, C).status is JobState.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("state", "attempts", "next_attempt", "expected"),
+    [
+        (P, 0, None, "pending"),
+        (P, 1, datetime(2026, 1, 1), "waiting to retry (attempt 2 of 5)"),
+        (P, 4, datetime(2026, 1, 1), "waiting to retry (attempt 5 of 5)"),
+        (P, 5, datetime(2026, 1, 1), "waiting to retry (attempt 5 of 5)"),  # a rate-limited fifth comes again
+        (P, 0, datetime(2026, 1, 1), "waiting to retry (attempt 1 of 5)"),  # rate-limited before any counted
+        (R, 1, None, "processing"),
+        (R, 3, None, "processing (attempt 3 of 5)"),
+        (C, 2, None, "completed"),
+        (F, 5, None, "failed"),
+    ],
+)
+def test_job_progress_in_words(state, attempts, next_attempt, expected):
+    import dataclasses
+
+    image = dataclasses.replace(record(C, state), caption_attempts=attempts, caption_next_attempt_at=next_attempt)
+    progress = image.progress(Job.CAPTION)
+    assert progress.describe(max_attempts=5) == expected
+    assert progress.waiting_to_retry is (next_attempt is not None)

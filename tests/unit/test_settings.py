@@ -58,7 +58,10 @@ def test_typed_settings_parse():
             "GEMINI_PROMPT": "Say what you see.",
             "GEMINI_BASE_URL": "https://gateway.example.com/gemini",
             "GEMINI_TIMEOUT_SECONDS": "12",
-            "GEMINI_MAX_ATTEMPTS": "2",
+            "JOB_MAX_ATTEMPTS": "7",
+            "JOB_RETRY_BASE_SECONDS": "0.5",
+            "JOB_RETRY_MAX_SECONDS": "60",
+            "JOB_RETRY_WINDOW_HOURS": "2.5",
             "THUMBNAIL_WIDTH": "320",
             "THUMBNAIL_HEIGHT": "200",
             "JOB_LEASE_SECONDS": "60",
@@ -80,7 +83,9 @@ def test_typed_settings_parse():
     assert settings.gemini_model_name == "gemini-test"
     assert settings.gemini_prompt == "Say what you see."
     assert settings.gemini_base_url == "https://gateway.example.com/gemini"
-    assert (settings.gemini_timeout_seconds, settings.gemini_max_attempts) == (12, 2)
+    assert settings.gemini_timeout_seconds == 12
+    assert (settings.job_max_attempts, settings.job_retry_base_seconds) == (7, 0.5)
+    assert (settings.job_retry_max_seconds, settings.job_retry_window_hours) == (60.0, 2.5)
     assert settings.thumbnail_box == (320, 200)
     assert settings.job_lease_seconds == 60
     assert settings.worker_threads == 4

@@ -25,7 +25,7 @@ export function renderCard(card, image) {
     const badge = card.querySelector(`[data-job="${job}"]`);
     const state = image[`${job}_status`];
     badge.className = `badge badge-${state}`;
-    badge.textContent = `${job[0].toUpperCase()}${job.slice(1)}: ${state}`;
+    badge.textContent = `${job[0].toUpperCase()}${job.slice(1)}: ${image[`${job}_state_text`] ?? state}`;
   }
 }
 

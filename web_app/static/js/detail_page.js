@@ -28,11 +28,13 @@ function render(image) {
     const state = image[`${job}_status`];
     const badge = field(row, "state");
     badge.className = `badge badge-${state}`;
-    badge.textContent = state;
+    badge.textContent = image[`${job}_state_text`] ?? state;
     field(row, "attempts").textContent = image[`${job}_attempts`];
     field(row, "error").textContent = image[`${job}_error`] || "—";
   }
-  document.getElementById("retry-form").hidden = !JOBS.some((job) => image[`${job}_status`] === "failed");
+  document.getElementById("retry-form").hidden = !JOBS.some(
+    (job) => image[`${job}_status`] === "failed" || image[`${job}_next_attempt_at`] !== null,
+  );
 }
 
 if (detail.dataset.status === "processing") watch(detail.dataset.imageId, render);

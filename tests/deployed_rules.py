@@ -1,0 +1,53 @@
+"""The EventBridge rules stack 03 deploys, read from the template, for tests that run them on moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from annotation_core.events import JOB_SOURCE
+from annotation_core.records import Job
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "deployment" / "03-lambda-stack.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, keeping short-form intrinsics (!Ref, !Sub, ...) as plain values."""
+
+
+_CfnLoader.add_multi_constructor(
+    "!",
+    lambda loader, tag, node: {
+        tag: loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+    },
+)
+
+
+def _patterns() -> list[dict]:
+    template = yaml.load(TEMPLATE.read_text(encoding="utf-8"), _CfnLoader)
+    return [
+        json.loads(json.dumps(resource["Properties"]["EventPattern"]))
+        for resource in template["Resources"].values()
+        if resource.get("Type") == "AWS::Events::Rule" and "EventPattern" in resource["Properties"]
+    ]
+
+
+def upload_rule_pattern(bucket: str) -> dict:
+    """The rule that sends S3's "Object Created" under uploads/ to both functions, for `bucket`."""
+    [pattern] = [pattern for pattern in _patterns() if "aws.s3" in pattern.get("source", [])]
+    pattern["detail"]["bucket"]["name"] = [bucket]  # stands in for Fn::ImportValue of the bucket name
+    return pattern
+
+
+def job_rule_patterns() -> dict[Job, dict]:
+    """The rules that send "Image Job Due" events to the function of their job, by job."""
+    rules = [pattern for pattern in _patterns() if JOB_SOURCE in pattern.get("source", [])]
+    by_job = {Job(job): pattern for pattern in rules for job in pattern["detail"]["job"]}
+    assert len(by_job) == len(rules) == len(Job), "one job rule per job"
+    return by_job

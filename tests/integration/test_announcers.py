@@ -1,0 +1,207 @@
+"""Announcing due jobs: EventBridge `PutEvents` that stack 03's rules route by job (moto), and datagrams to
+this machine's worker on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from annotation_core.announcers import EventBridgeAnnouncer, LocalAnnouncer
+from annotation_core.errors import PublishError
+from annotation_core.events import JOB_SOURCE, JobDue, ObjectCreated, parse_job_targets
+from annotation_core.local_channel import PORT_FILE, JobListener, WorkerLock
+from annotation_core.records import Job
+from tests.deployed_rules import job_rule_patterns, upload_rule_pattern
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "image-annotation-originals-123456789012"
+
+
+# --- EventBridge, with stack 03's rules on moto ---
+
+
+@pytest.fixture
+def rules_to_queues(aws_env) -> Iterator[tuple]:
+    """moto EventBridge with the deployed rules on the default bus, each targeting an SQS queue we can read."""
+    with mock_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        patterns = {"upload": upload_rule_pattern(BUCKET), **{str(job): p for job, p in job_rule_patterns().items()}}
+        queues = {}
+        for name, pattern in patterns.items():
+            url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events.put_rule(Name=f"{name}-rule", EventPattern=json.dumps(pattern), State="ENABLED")
+            events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "queue", "Arn": arn}])
+            queues[name] = url
+        yield events, sqs, queues
+
+
+def received(sqs, queue_url: str) -> list[dict]:
+    found = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_due_jobs_reach_the_rule_of_their_job_only_and_parse_back(rules_to_queues):
+    events, sqs, queues = rules_to_queues
+
+    EventBridgeAnnouncer("default", events).due([(7, Job.CAPTION), (8, Job.THUMBNAIL), (9, Job.CAPTION)])
+
+    captions = received(sqs, queues["caption"])
+    assert sorted(target for event in captions for target in parse_job_targets(event)) == [
+        JobDue(7, Job.CAPTION),
+        JobDue(9, Job.CAPTION),
+    ]
+    assert all(event["source"] == JOB_SOURCE for event in captions)
+    assert [parse_job_targets(event) for event in received(sqs, queues["thumbnail"])] == [[JobDue(8, Job.THUMBNAIL)]]
+    assert received(sqs, queues["upload"]) == [], "job events do not wake both functions"
+
+
+def test_many_due_jobs_go_out_ten_per_call_and_all_arrive(rules_to_queues):
+    events, sqs, queues = rules_to_queues
+    calls = []
+    events.meta.events.register(
+        "before-call.events.PutEvents", lambda params, **_: calls.append(len(params["Entries"]))
+    )
+
+    EventBridgeAnnouncer("default", events).due((image_id, Job.THUMBNAIL) for image_id in range(1, 26))
+
+    assert calls == [10, 10, 5]
+    delivered = [target.image_id for event in received(sqs, queues["thumbnail"]) for target in parse_job_targets(event)]
+    assert sorted(delivered) == list(range(1, 26))
+
+
+def test_an_upload_needs_no_announcement_on_aws(rules_to_queues):
+    events, sqs, queues = rules_to_queues
+    EventBridgeAnnouncer("default", events).uploaded(5)
+    assert all(received(sqs, url) == [] for url in queues.values())
+
+
+def test_the_upload_rule_matches_s3s_own_event_under_uploads_only(rules_to_queues):
+    events, sqs, queues = rules_to_queues
+    s3_event = json.loads((ROOT / "tests" / "events" / "eventbridge_object_created.json").read_text())
+
+    def put(bucket: str, key: str) -> None:
+        detail = {
+            **s3_event["detail"],
+            "bucket": {"name": bucket},
+            "object": {**s3_event["detail"]["object"], "key": key},
+        }
+        entry = {"Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps(detail)}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+    put(BUCKET, "uploads/0123.jpg")
+    put(BUCKET, "thumbnails/0123.jpg")  # not an upload
+    put("some-other-bucket", "uploads/0123.jpg")  # not our bucket
+
+    assert [parse_job_targets(event) for event in received(sqs, queues["upload"])] == [
+        [ObjectCreated(BUCKET, "uploads/0123.jpg")]
+    ]
+    assert received(sqs, queues["caption"]) == received(sqs, queues["thumbnail"]) == []
+
+
+def test_the_client_is_made_lazily(rules_to_queues):
+    _events, sqs, queues = rules_to_queues
+    announcer = EventBridgeAnnouncer("default")
+    assert announcer._client is None, "nothing connects at construction"
+    announcer.due([(3, Job.CAPTION)])
+    assert len(received(sqs, queues["caption"])) == 1
+
+
+class RefusingEvents:
+    """An EventBridge client whose PutEvents answers like a throttled entry."""
+
+    def __init__(self):
+        self.entries: list[dict] = []
+
+    def put_events(self, Entries):  # noqa: N803 - boto3's argument name
+        self.entries.extend(Entries)
+        answers = [{"EventId": "ok"}] * (len(Entries) - 1)
+        return {
+            "FailedEntryCount": 1,
+            "Entries": [*answers, {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}],
+        }
+
+
+def test_a_failed_entry_raises_publish_error():
+    client = RefusingEvents()
+    with pytest.raises(PublishError, match="refused 1 of 2 job events: Rate exceeded") as caught:
+        EventBridgeAnnouncer("image-bus", client).due([(1, Job.CAPTION), (2, Job.CAPTION)])
+    assert caught.value.http_status == 503
+    assert {entry["EventBusName"] for entry in client.entries} == {"image-bus"}
+
+
+def test_an_api_error_raises_publish_error_naming_the_bus(rules_to_queues):
+    events, _sqs, _queues = rules_to_queues
+    with pytest.raises(PublishError, match="'no-such-bus'") as caught:
+        EventBridgeAnnouncer("no-such-bus", events).due([(1, Job.CAPTION)])
+    assert caught.value.http_status == 503
+    assert "try again later" in caught.value.message
+
+
+# --- datagrams to this machine's worker ---
+
+
+def test_announcements_arrive_at_the_listener_in_order(tmp_path):
+    listener = JobListener(tmp_path)
+    try:
+        LocalAnnouncer(tmp_path).uploaded(12)
+        LocalAnnouncer(tmp_path).due([(13, Job.CAPTION)])
+        assert list(listener.receive()) == [(12, Job.THUMBNAIL), (12, Job.CAPTION)]
+        assert list(listener.receive()) == [(13, Job.CAPTION)]
+    finally:
+        listener.close()
+    assert not (tmp_path / PORT_FILE).exists(), "a stopped worker unpublishes its port"
+
+
+def test_a_thousand_jobs_fit_in_datagrams(tmp_path):
+    listener = JobListener(tmp_path)
+    try:
+        LocalAnnouncer(tmp_path).due((n, Job.THUMBNAIL) for n in range(1, 1001))
+        got = list(listener.receive()) + list(listener.receive())
+        assert [image_id for image_id, _job in got] == list(range(1, 1001))
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    "datagram",
+    [b"not json", b'{"image_id": 1}', b'[[1, "resize"], ["2", "caption"], [true, "caption"]]', b"[[1]]"],
+    ids=["text", "object", "bad-pairs", "short-pair"],
+)
+def test_malformed_datagrams_are_dropped(tmp_path, datagram, caplog):
+    listener = JobListener(tmp_path)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(datagram, listener.socket.getsockname())
+        with caplog.at_level(logging.WARNING):
+            assert list(listener.receive()) == []
+    finally:
+        listener.close()
+
+
+def test_without_a_worker_jobs_wait_and_the_log_says_so(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="annotation_core.announcers"):
+        LocalAnnouncer(tmp_path).uploaded(1)
+    assert "no local worker is running: 2 jobs wait" in caplog.text
+
+
+def test_the_worker_lock_admits_one_holder_per_data_dir(tmp_path):
+    first, second = WorkerLock(tmp_path), WorkerLock(tmp_path)
+    assert first.acquire()
+    assert second.held_elsewhere() and not second.acquire()
+    assert not WorkerLock(tmp_path / "elsewhere").held_elsewhere()
+    first.release()
+    assert not second.held_elsewhere()
+    assert second.acquire()
+    second.release()
