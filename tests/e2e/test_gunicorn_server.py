@@ -42,6 +42,7 @@ def server(tmp_path, fake_gemini):
         "GEMINI_BASE_URL": fake_gemini.base_url,
         "WEB_CONCURRENCY": "3",
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),  # as at the root, whether or not the project is pip-installed
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
@@ -97,7 +98,13 @@ def descendants(root: int) -> dict[int, str]:
 
 def test_one_job_worker_runs_beside_several_web_workers_and_stops_with_them(tmp_path, fake_gemini):
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "DATA_DIR": str(tmp_path / "data"), "WEB_CONCURRENCY": "3"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path / "data"),
+        "WEB_CONCURRENCY": "3",
+        "PYTHONPATH": str(ROOT),
+    }
     gunicorn = Path(sys.executable).parent / "gunicorn"
     master = subprocess.Popen(
         [str(gunicorn), "-c", str(ROOT / "web_app" / "gunicorn.conf.py"), "web_app.app:create_app()"],

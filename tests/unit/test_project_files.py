@@ -29,6 +29,18 @@ def test_requirements_file_is_the_core_list_plus_its_extra(path, extra):
     assert sorted(requirement_lines(ROOT / path)) == sorted(expected)
 
 
+def test_requirements_dev_is_the_dev_extra_without_the_project_itself():
+    tools = [req for req in PYPROJECT["project"]["optional-dependencies"]["dev"] if not req.startswith("image-annotation")]
+    assert sorted(requirement_lines(ROOT / "requirements-dev.txt")) == sorted(tools)
+
+
+@pytest.mark.parametrize("path", [*DEPLOYABLES, "requirements-dev.txt"])
+def test_requirements_comments_name_files_that_exist(path):
+    named = re.findall(r"[\w/.-]+\.(?:py|toml|txt)\b", (ROOT / path).read_text())
+    assert named, f"{path} says nothing about where its list comes from"
+    assert [name for name in named if not (ROOT / name).is_file()] == []
+
+
 def test_every_dependency_has_a_lower_bound():
     project = PYPROJECT["project"]
     for requirement in project["dependencies"] + sum(project["optional-dependencies"].values(), []):
