@@ -39,10 +39,14 @@ def throttle_delay(
 ) -> float:
     """Seconds a rate-limited job waits, having waited `waited` seconds since it was queued.
 
-    Rate-limited attempts are not counted, so the backoff grows with the time already spent waiting
-    instead: half of it, which compounds like an exponential backoff of base 1.5 without a counter.
+    The service's Retry-After says when it will have room: wait that long, plus up to half again so the
+    jobs it refused together do not return together. Without one, rate-limited attempts are not counted,
+    so the backoff grows with the time already spent waiting instead: half of it, which compounds like an
+    exponential backoff of base 1.5 without a counter.
     """
-    return retry_delay(1, base=max(base, waited / 2), cap=cap, retry_after=retry_after, random_fraction=random_fraction)
+    if retry_after is not None:
+        return min(cap, retry_after * (1 + random_fraction() / 2))
+    return retry_delay(1, base=max(base, waited / 2), cap=cap, random_fraction=random_fraction)
 
 
 def parse_retry_after(value: str | None) -> float | None:

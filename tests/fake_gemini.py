@@ -9,6 +9,7 @@ Point the SDK (or `GEMINI_BASE_URL`) at `fake.base_url`; the fake answers
         fake.respond_with(200, FakeGemini.blocked_body("SAFETY"))
         fake.delay_seconds = 2.0                  # make every default answer slow (timeouts)
         fake.retry_delay = "2s"                   # the wait a queued 429 asks for (RetryInfo.retryDelay)
+        fake.refuse_fraction = 0.7                # refuse 70 % of default answers with 429 and that wait
         ...                                       # run the code under test
         fake.requests[0].headers["x-goog-api-key"], fake.requests[0].images, fake.requests[0].texts
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import threading
 from collections import deque
@@ -97,9 +99,12 @@ class FakeGemini:
     caption: str = "A small test image."
     delay_seconds: float = 0.0
     retry_delay: str = "0.3s"  # the RetryInfo.retryDelay a 429 carries, as Gemini's quota errors do
+    refuse_fraction: float = 0.0  # refuse this share of default answers with 429 (a busy free-tier key)
+    seed: int = 0  # of the refusals' random draw, so a run can be repeated
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
         self._queue: deque[_Answer] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -215,6 +220,10 @@ class FakeGemini:
             return queued
         if model is None:
             return _Answer(404, self.error_body(404, f"Unknown path {request.path}"), 0.0)
+        with self._lock:
+            refused = self._random.random() < self.refuse_fraction
+        if refused:
+            return _Answer(429, self.error_body(429, retry_delay=self.retry_delay), 0.0)
         return _Answer(200, self.success_body(self.caption, model), self.delay_seconds)
 
 

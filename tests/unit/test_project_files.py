@@ -30,7 +30,9 @@ def test_requirements_file_is_the_core_list_plus_its_extra(path, extra):
 
 
 def test_requirements_dev_is_the_dev_extra_without_the_project_itself():
-    tools = [req for req in PYPROJECT["project"]["optional-dependencies"]["dev"] if not req.startswith("image-annotation")]
+    tools = [
+        req for req in PYPROJECT["project"]["optional-dependencies"]["dev"] if not req.startswith("image-annotation")
+    ]
     assert sorted(requirement_lines(ROOT / "requirements-dev.txt")) == sorted(tools)
 
 
