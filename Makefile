@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint schema bench clean
+.PHONY: run test lint schema bench backfill clean
 
 run: $(INSTALLED)  ## start the web app and its local worker on http://127.0.0.1:$PORT (default 5000)
 	$(BIN)/gunicorn -c web_app/gunicorn.conf.py "web_app.app:create_app()"
@@ -22,6 +22,9 @@ schema: $(INSTALLED)  ## regenerate database/schema.sql from annotation_core/sch
 
 bench: $(INSTALLED)  ## measure thumbnailing, upload-to-thumbnail latency and gallery queries
 	$(BIN)/python -m benchmarks
+
+backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)
+	$(BIN)/flask --app web_app.app captions backfill $(ARGS)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -150,6 +150,15 @@ def fake_gemini():
 
 
 @pytest.fixture
+def fake_openai():
+    """A fake OpenAI-compatible server on 127.0.0.1 that the real `openai` SDK talks to (tests/fake_openai.py)."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
 def moto_server(aws_env) -> Iterator[str]:
     """moto's AWS over real HTTP on 127.0.0.1 (for presigned URLs); yields its endpoint URL."""
     from moto.server import ThreadedMotoServer

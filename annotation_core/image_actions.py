@@ -6,12 +6,21 @@ import logging
 
 from annotation_core.announcers import Announcer
 from annotation_core.bootstrap import Services
-from annotation_core.errors import ConfigurationError, ImageNotFoundError
+from annotation_core.errors import AnnotationError, ConfigurationError, ImageNotFoundError
 from annotation_core.records import ImageRecord, Job, JobState
 
 log = logging.getLogger(__name__)
 
-RETRY_ALL_LIMIT = 1000  # failed jobs put back per "retry all failed"; press again for more
+RETRY_ALL_LIMIT = 1000
+
+
+class JobBusyError(AnnotationError):
+    """The job is running right now and cannot be queued again until it ends."""
+
+    http_status = 409
+
+
+# failed jobs put back per "retry all failed"; press again for more
 
 
 def retry_image(services: Services, image_id: int) -> tuple[ImageRecord, list[Job]]:
@@ -38,6 +47,17 @@ def retry_failed(services: Services, image_ids: list[int] | None = None) -> list
         announcer.due(reset)
     log.info("retry failed: %d jobs of %d images", len(reset), len({image_id for image_id, _job in reset}))
     return reset
+
+
+def regenerate_caption(services: Services, image_id: int) -> ImageRecord:
+    """Ask the model again for any image's caption; people's edits stay as they are."""
+    announcer = _announcer(services)
+    services.repository.get(image_id)  # 404 for an unknown id
+    if not services.repository.requeue(image_id, Job.CAPTION, services.settings.job_lease_seconds):
+        raise JobBusyError("A caption is being written for this image right now; try again when it is done.")
+    announcer.due([(image_id, Job.CAPTION)])
+    log.info("regenerate caption image=%s", image_id, extra={"image_id": image_id, "job": "caption"})
+    return services.repository.get(image_id)
 
 
 def delete_image(services: Services, image_id: int) -> ImageRecord:

@@ -44,9 +44,12 @@ def open_image(data: bytes, formats: list[str] | None = None) -> Iterator[Image.
             yield image
 
 
-def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int) -> Decoded:
+def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int, oversample: float = 2.0) -> Decoded:
     """Decode `data` as little as the format allows, apply its EXIF orientation and shrink it into `box`
     (never enlarging), as RGB or L with transparency flattened onto white; the first frame of an animation.
+
+    JPEGs decode at the smallest scale still `oversample` times the target: 2 keeps a thumbnail's full
+    sharpness; 1 is plenty for what a caption model sees, and decodes a quarter of the pixels.
 
     Raises JobError with text for the user when the bytes are not an image we can process.
     """
@@ -56,7 +59,7 @@ def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int) -> Decoded
         with open_image(data) as img:
             _check_pixels(img, max_pixels)
             icc = img.info.get("icc_profile") or None
-            return Decoded(_shrink(img, box, icc), icc)
+            return Decoded(_shrink(img, box, icc, oversample), icc)
     except Image.DecompressionBombError as exc:
         raise JobError("The original has more pixels than we can process; upload a smaller image.") from exc
     except UnidentifiedImageError as exc:
@@ -77,7 +80,7 @@ def _check_pixels(img: Image.Image, max_pixels: int) -> None:
         )
 
 
-def _shrink(img: Image.Image, box: tuple[int, int], icc: bytes | None) -> Image.Image:
+def _shrink(img: Image.Image, box: tuple[int, int], icc: bytes | None, oversample: float) -> Image.Image:
     """Decode at reduced size where the format allows, orient, shrink and convert to a JPEG mode."""
     # getexif() also reads an XMP orientation, exactly as exif_transpose() will; on JPEG it decodes nothing.
     swaps = img.getexif().get(_ORIENTATION_TAG, 1) in _SWAPPING_ORIENTATIONS
@@ -86,10 +89,10 @@ def _shrink(img: Image.Image, box: tuple[int, int], icc: bytes | None) -> Image.
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
     if swaps:
         target = (target[1], target[0])  # draft works in the stored, not yet rotated frame
-    # JPEG only (a no-op elsewhere): decode at the smallest DCT scale still >= 2x the target, so
-    # reducing_gap=2 keeps full quality. The mode only acts on RGB files ("L" would drop colour);
+    # JPEG only (a no-op elsewhere): decode at the smallest DCT scale still >= `oversample` x the target
+    # (2 lets reducing_gap=2 keep full quality). The mode only acts on RGB files ("L" would drop colour);
     # grey and CMYK files keep their own mode whatever is asked.
-    img.draft("RGB", (2 * target[0], 2 * target[1]))
+    img.draft("RGB", (round(oversample * target[0]), round(oversample * target[1])))
     ImageOps.exif_transpose(img, in_place=True)
     small = _resizable(img)
     small.thumbnail(box, reducing_gap=2.0)

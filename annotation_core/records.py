@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -94,6 +95,20 @@ class ImageRecord:
     caption_finished_at: datetime | None
     caption_next_attempt_at: datetime | None
     caption_queued_at: datetime | None
+    alt_text: str | None
+    tags: str | None  # JSON list
+    text_in_image: str | None
+    caption_provider: str | None
+    caption_prompt_version: str | None
+    caption_language: str | None
+    caption_input_tokens: int | None
+    caption_output_tokens: int | None
+    caption_latency_ms: int | None
+    captioned_at: datetime | None
+    edited_caption: str | None
+    edited_alt_text: str | None
+    edited_tags: str | None  # JSON list
+    edited_at: datetime | None
 
     @property
     def status(self) -> JobState:
@@ -113,3 +128,44 @@ class ImageRecord:
             finished_at=getattr(self, f"{job}_finished_at"),
             next_attempt_at=getattr(self, f"{job}_next_attempt_at"),
         )
+
+    def suggestion(self) -> Annotation | None:
+        """What the caption model last answered, or None before its first answer."""
+        if self.caption is None:
+            return None
+        return Annotation(self.caption, self.alt_text, decode_tags(self.tags), self.text_in_image)
+
+    def annotation(self) -> Annotation:
+        """What the image shows people: each field as a person edited it, else as the model wrote it."""
+        suggestion = self.suggestion() or Annotation(None, None, (), None)
+        return Annotation(
+            caption=self.edited_caption if self.edited_caption is not None else suggestion.caption,
+            alt_text=self.edited_alt_text if self.edited_alt_text is not None else suggestion.alt_text,
+            tags=decode_tags(self.edited_tags) if self.edited_tags is not None else suggestion.tags,
+            text_in_image=suggestion.text_in_image,
+        )
+
+    def edited_fields(self) -> list[str]:
+        """The fields a person wrote, in a fixed order."""
+        return [name for name in EDITABLE_FIELDS if getattr(self, f"edited_{name}") is not None]
+
+
+EDITABLE_FIELDS = ("caption", "alt_text", "tags")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """Caption, alt text, tags and the text in the image, as one whole."""
+
+    caption: str | None
+    alt_text: str | None
+    tags: tuple[str, ...]
+    text_in_image: str | None
+
+
+def encode_tags(tags: tuple[str, ...] | list[str]) -> str:
+    return json.dumps(list(tags), ensure_ascii=False)
+
+
+def decode_tags(stored: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(stored)) if stored else ()

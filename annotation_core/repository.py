@@ -169,6 +169,18 @@ class ImageRepository:
                     reset.append(job)
         return reset
 
+    def requeue(self, image_id: int, job: Job, lease_seconds: int) -> bool:
+        """Queue a job anew whatever it last ended in (e.g. regenerate a completed caption); False while a
+        worker holds it within its lease, or if there is no such image."""
+        now = utcnow()
+        state = _column(job, "status")
+        held = sa.and_(
+            state == JobState.PROCESSING, _column(job, "started_at") >= now - timedelta(seconds=lease_seconds)
+        )
+        statement = images.update().where(images.c.id == image_id, sa.not_(held)).values(_fresh_job(job, now))
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
     def reset_failed(self, image_ids: list[int] | None = None, limit: int = 1000) -> list[tuple[int, Job]]:
         """Put failed jobs back to pending, due now: of the given images, or of the newest `limit` failed ones."""
         now = utcnow()

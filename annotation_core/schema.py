@@ -63,30 +63,63 @@ images = sa.Table(
     sa.Column("caption_finished_at", Timestamp),
     sa.Column("caption_next_attempt_at", Timestamp),
     sa.Column("caption_queued_at", Timestamp),
+    # What the caption model answered (its latest suggestion) and where it came from.
+    sa.Column("alt_text", sa.Text),
+    sa.Column("tags", sa.Text),  # a JSON list of strings
+    sa.Column("text_in_image", sa.Text),
+    sa.Column("caption_provider", sa.String(32)),
+    sa.Column("caption_prompt_version", sa.String(16)),
+    sa.Column("caption_language", sa.String(35)),
+    sa.Column("caption_input_tokens", sa.Integer),
+    sa.Column("caption_output_tokens", sa.Integer),
+    sa.Column("caption_latency_ms", sa.Integer),
+    sa.Column("captioned_at", Timestamp),
+    # What a person wrote instead; a model never writes these.
+    sa.Column("edited_caption", sa.Text),
+    sa.Column("edited_alt_text", sa.Text),
+    sa.Column("edited_tags", sa.Text),  # a JSON list of strings
+    sa.Column("edited_at", Timestamp),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_unicode_ci",
 )
 
-# MySQL searches captions and file names through a FULLTEXT index ...
-sa.Index("ix_images_fulltext", images.c.caption, images.c.filename, mysql_prefix="FULLTEXT").ddl_if(dialect="mysql")
+# The text search covers what the model wrote, what people wrote, and the file name.
+SEARCHED_COLUMNS = (
+    "caption",
+    "alt_text",
+    "tags",
+    "text_in_image",
+    "edited_caption",
+    "edited_alt_text",
+    "edited_tags",
+    "filename",
+)
+
+# MySQL searches them through one FULLTEXT index (MATCH must name exactly its columns) ...
+sa.Index("ix_images_fulltext", *(images.c[name] for name in SEARCHED_COLUMNS), mysql_prefix="FULLTEXT").ddl_if(
+    dialect="mysql"
+)
+
+
+def _sqlite_fts_ddl(columns: tuple[str, ...]) -> tuple[str, ...]:
+    listed = ", ".join(columns)
+    new, old = (", ".join(f"{row}.{column}" for column in columns) for row in ("new", "old"))
+    delete = f"INSERT INTO images_fts(images_fts, rowid, {listed}) VALUES ('delete', old.id, {old});"
+    insert = f"INSERT INTO images_fts(rowid, {listed}) VALUES (new.id, {new});"
+    return (
+        f"CREATE VIRTUAL TABLE images_fts USING fts5({listed}, content='images', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN {insert} END",
+        f"CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN {delete} END",
+        f"CREATE TRIGGER images_fts_update AFTER UPDATE OF {listed} ON images BEGIN {delete} {insert} END",
+    )
+
 
 # ... SQLite through an external-content FTS5 table kept in step by triggers. Its rowid is the image id,
 # so "newest matches first" is answered from the text index alone (ORDER BY rowid DESC). The migrations
 # create these; they are listed here as the statements the head revision leaves in sqlite_master.
-SQLITE_FTS_DDL = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5("
-    "caption, filename, content='images', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER IF NOT EXISTS images_fts_insert AFTER INSERT ON images BEGIN "
-    "INSERT INTO images_fts(rowid, caption, filename) VALUES (new.id, new.caption, new.filename); END",
-    "CREATE TRIGGER IF NOT EXISTS images_fts_delete AFTER DELETE ON images BEGIN "
-    "INSERT INTO images_fts(images_fts, rowid, caption, filename) "
-    "VALUES ('delete', old.id, old.caption, old.filename); END",
-    "CREATE TRIGGER IF NOT EXISTS images_fts_update AFTER UPDATE OF caption, filename ON images BEGIN "
-    "INSERT INTO images_fts(images_fts, rowid, caption, filename) "
-    "VALUES ('delete', old.id, old.caption, old.filename); "
-    "INSERT INTO images_fts(rowid, caption, filename) VALUES (new.id, new.caption, new.filename); END",
-)
+SQLITE_FTS_DDL = _sqlite_fts_ddl(SEARCHED_COLUMNS)
 
 
 def mysql_ddl() -> str:

@@ -6,7 +6,7 @@ import re
 
 import sqlalchemy as sa
 
-from annotation_core.schema import images
+from annotation_core.schema import SEARCHED_COLUMNS, images
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -19,7 +19,8 @@ def search_words(text: str) -> list[str]:
 def text_match(
     dialect_name: str, text: str, before_id: int | None = None, limit: int | None = None
 ) -> sa.ColumnElement[bool] | None:
-    """Condition matching images whose caption or file name has every word (the last as a prefix).
+    """Condition matching images with every word (the last as a prefix) in their searched text: what the model
+    wrote (caption, alt text, tags, text in the image), what people wrote instead, and the file name.
 
     With `limit`, SQLite takes only the newest `limit` matches below `before_id` straight from the text
     index (FTS5 orders by rowid = image id), instead of collecting every match and sorting them.
@@ -38,4 +39,5 @@ def text_match(
         return images.c.id.in_(hits)
     # MySQL/MariaDB: the FULLTEXT index in boolean mode, every word required.
     terms = [f"+{word}" for word in words[:-1]] + [f"+{words[-1]}*"]
-    return sa.text("MATCH (caption, filename) AGAINST (:match IN BOOLEAN MODE)").bindparams(match=" ".join(terms))
+    columns = ", ".join(SEARCHED_COLUMNS)
+    return sa.text(f"MATCH ({columns}) AGAINST (:match IN BOOLEAN MODE)").bindparams(match=" ".join(terms))

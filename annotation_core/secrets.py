@@ -51,7 +51,8 @@ class SecretValue:
 
 
 def resolve_secrets(settings: Settings, client: Any = None) -> Settings:
-    """Fill the Flask key and Gemini key from their secrets; the DB password is read per connection."""
+    """Fill the Flask key and the caption providers' keys from their secrets; the DB password is read per
+    connection."""
     values: dict[str, str | None] = {}
     if settings.flask_secret_key_secret_arn and not settings.flask_secret_key:
         flask_key = SecretValue(settings.flask_secret_key_secret_arn, "FLASK_SECRET_KEY_SECRET_ARN", client).get()
@@ -63,6 +64,10 @@ def resolve_secrets(settings: Settings, client: Any = None) -> Settings:
     if settings.gemini_api_key_secret_arn and not settings.gemini_api_key:
         values["gemini_api_key"] = _optional(
             SecretValue(settings.gemini_api_key_secret_arn, "GEMINI_API_KEY_SECRET_ARN", client)
+        )
+    if settings.openai_api_key_secret_arn and not settings.openai_api_key:
+        values["openai_api_key"] = _optional(
+            SecretValue(settings.openai_api_key_secret_arn, "OPENAI_API_KEY_SECRET_ARN", client)
         )
     return dataclasses.replace(settings, **values) if values else settings
 

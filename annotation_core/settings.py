@@ -7,6 +7,7 @@ list them all (a test checks). A wrong value raises `ConfigurationError` naming 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,26 @@ def _bounded_float(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _language_tag(raw: str) -> str:
+    value = raw.strip()
+    if not _LANGUAGE_TAG.match(value):
+        raise ValueError("must be a BCP 47 language tag such as en, de, ja or pt-BR")
+    return value
 
 
 def _log_level(raw: str) -> str:
@@ -119,8 +140,61 @@ SETTINGS: tuple[Setting, ...] = (
         "Secrets Manager secret holding the Gemini API key (used when GEMINI_API_KEY is empty).",
     ),
     Setting("GEMINI_MODEL_NAME", "gemini-3.5-flash-lite", _text, "Gemini model that writes captions."),
-    Setting("GEMINI_PROMPT", "Describe this image in detail.", _text, "Prompt sent with every image."),
+    Setting(
+        "CAPTION_PROVIDER",
+        "gemini",
+        _choice("gemini", "openai"),
+        "Who writes captions: gemini, or openai (any OpenAI-compatible server: OpenAI, Ollama, vLLM, LM Studio).",
+    ),
+    Setting(
+        "CAPTION_LANGUAGE",
+        "en",
+        _language_tag,
+        "BCP 47 tag of the language of captions, alt text and tags (text in the image stays verbatim).",
+    ),
+    Setting(
+        "CAPTION_MAX_PIXELS",
+        "1024",
+        _bounded_int(256, 4096),
+        "Longest side of the JPEG a caption model is shown (the original is never sent).",
+    ),
+    Setting(
+        "CAPTION_CONCURRENCY",
+        "2",
+        _bounded_int(1, 64),
+        "Local worker: caption requests in flight at once.",
+    ),
+    Setting(
+        "GEMINI_PROMPT",
+        "Describe this photo factually, as a careful photo librarian would.",
+        _text,
+        "Instructions sent with every image (to either provider); the answer's fields and language are added.",
+    ),
     Setting("GEMINI_BASE_URL", "", _url, "Optional API gateway or proxy in front of Gemini."),
+    Setting(
+        "OPENAI_BASE_URL",
+        "",
+        _url,
+        "OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 for Ollama. Empty: api.openai.com.",
+    ),
+    Setting(
+        "OPENAI_API_KEY", "", _optional_text, "Key of the OpenAI-compatible server (may stay empty for local ones)."
+    ),
+    Setting(
+        "OPENAI_API_KEY_SECRET_ARN",
+        "",
+        _optional_text,
+        "Secrets Manager secret holding OPENAI_API_KEY (used when OPENAI_API_KEY is empty).",
+    ),
+    Setting(
+        "OPENAI_MODEL", "gpt-4o-mini", _text, "Vision model on the OpenAI-compatible server, e.g. llava or qwen2.5vl."
+    ),
+    Setting(
+        "OPENAI_TIMEOUT_SECONDS",
+        "30",
+        _bounded_int(1, 600),
+        "Timeout of one request to the OpenAI-compatible server (a slow local model needs more, with the lease).",
+    ),
     Setting(
         "GEMINI_TIMEOUT_SECONDS",
         "30",
@@ -160,7 +234,7 @@ SETTINGS: tuple[Setting, ...] = (
         _bounded_float(0.01, 720),
         "A job still rate-limited this long after it was queued fails (raise the quota, then retry it).",
     ),
-    Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Local event bus: threads per job kind (thumbnail, caption)."),
+    Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Local worker: thumbnail jobs run at once."),
 )
 
 
@@ -187,8 +261,17 @@ class Settings:
     gemini_api_key: str | None = None
     gemini_api_key_secret_arn: str | None = None
     gemini_model_name: str = "gemini-3.5-flash-lite"
-    gemini_prompt: str = "Describe this image in detail."
+    caption_provider: str = "gemini"
+    caption_language: str = "en"
+    caption_max_pixels: int = 1024
+    caption_concurrency: int = 2
+    gemini_prompt: str = "Describe this photo factually, as a careful photo librarian would."
     gemini_base_url: str | None = None
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_api_key_secret_arn: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: int = 30
     gemini_timeout_seconds: int = 30
     thumbnail_width: int = 256
     thumbnail_height: int = 256

@@ -28,6 +28,20 @@ CREATE TABLE images (
 	caption_finished_at DATETIME(6), 
 	caption_next_attempt_at DATETIME(6), 
 	caption_queued_at DATETIME(6), 
+	alt_text TEXT, 
+	tags TEXT, 
+	text_in_image TEXT, 
+	caption_provider VARCHAR(32), 
+	caption_prompt_version VARCHAR(16), 
+	caption_language VARCHAR(35), 
+	caption_input_tokens INTEGER, 
+	caption_output_tokens INTEGER, 
+	caption_latency_ms INTEGER, 
+	captioned_at DATETIME(6), 
+	edited_caption TEXT, 
+	edited_alt_text TEXT, 
+	edited_tags TEXT, 
+	edited_at DATETIME(6), 
 	PRIMARY KEY (id), 
 	UNIQUE (original_key), 
 	UNIQUE (sha256), 
@@ -37,6 +51,6 @@ CREATE TABLE images (
 
 CREATE INDEX ix_images_caption_status ON images (caption_status);
 
-CREATE FULLTEXT INDEX ix_images_fulltext ON images (caption, filename);
+CREATE FULLTEXT INDEX ix_images_fulltext ON images (caption, alt_text, tags, text_in_image, edited_caption, edited_alt_text, edited_tags, filename);
 
 CREATE INDEX ix_images_thumbnail_status ON images (thumbnail_status);

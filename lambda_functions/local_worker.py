@@ -51,8 +51,8 @@ class LocalWorker:
         self.services = services.with_announcer(self.announcer)
         self.runner = services.runner()
         self.works = {Job.THUMBNAIL: thumbnail_work(services), Job.CAPTION: caption_work(services)}
-        threads = services.settings.worker_threads
-        self.pools = {job: ThreadPoolExecutor(threads, thread_name_prefix=f"{job}-job") for job in Job}
+        threads = {Job.THUMBNAIL: services.settings.worker_threads, Job.CAPTION: services.settings.caption_concurrency}
+        self.pools = {job: ThreadPoolExecutor(threads[job], thread_name_prefix=f"{job}-job") for job in Job}
         self._queued: set[tuple[int, Job]] = set()
         self._unfinished = 0
         self._idle = threading.Condition()

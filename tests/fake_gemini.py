@@ -1,36 +1,45 @@
-"""A fake Gemini HTTP server on 127.0.0.1 for tests that drive the real `google-genai` SDK.
+"""A fake Gemini API on 127.0.0.1 for tests that drive the real `google-genai` SDK, as strict as the real one.
 
 Point the SDK (or `GEMINI_BASE_URL`) at `fake.base_url`; the fake answers
-`POST /v1beta/models/<model>:generateContent` like the Gemini Developer API does.
+`POST /v1beta/models/<model>:generateContent` (and `/v1/...`, which google-genai 3.x calls) like the Gemini
+Developer API does, refusing what it refuses:
+
+- inline data only of the types Gemini takes (image/png, jpeg, webp, heic, heif): anything else is a
+  400 "Unsupported MIME type"; undecodable base64 is a 400 too;
+- a request body over 20 MB: 400 "Request payload size exceeds the limit";
+- no key: 403; a key other than `fake.api_key` (when set): 400 API_KEY_INVALID; a model not in
+  `fake.models` (when set): 404;
+- a `responseMimeType` other than text/plain, application/json or text/x.enum: 400.
+
+With `responseMimeType: application/json` and a schema, the default answer is the JSON of `fake.fields()`
+(caption, alt_text, tags, text_in_image); without one, the bare caption text.
 
     with FakeGemini() as fake:
-        fake.caption = "A red bicycle."           # default answer: success with this caption
+        fake.caption = "A red bicycle."           # the default answer's caption
         fake.respond_with(429)                    # queue one-off answers, used first-in first-out
+        fake.respond_with(200, FakeGemini.success_body("not json"))
         fake.respond_with(200, FakeGemini.blocked_body("SAFETY"))
         fake.delay_seconds = 2.0                  # make every default answer slow (timeouts)
-        fake.retry_delay = "2s"                   # the wait a queued 429 asks for (RetryInfo.retryDelay)
+        fake.retry_delay = "2s"                   # the wait a 429 asks for (RetryInfo.retryDelay)
         fake.refuse_fraction = 0.7                # refuse 70 % of default answers with 429 and that wait
-        ...                                       # run the code under test
         fake.requests[0].headers["x-goog-api-key"], fake.requests[0].images, fake.requests[0].texts
-
-Queued answers are used one per request; when the queue is empty every request gets the default
-success answer. `respond_with(status)` without a body sends Google's error JSON for that status.
-google-genai 3.x calls `/v1/...` by default (2.x used `/v1beta/...`); the fake answers both.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import random
 import re
-import threading
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fake_http import Answer, FakeServer, RecordedRequest
+
 _GENERATE_PATH = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):generateContent$")
+ACCEPTED_MIME_TYPES = {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
+_RESPONSE_MIME_TYPES = {"text/plain", "application/json", "text/x.enum"}
 
 # Google's canonical status names for the HTTP codes the API uses.
 _STATUS_NAMES = {
@@ -47,101 +56,174 @@ _STATUS_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the fake received: path, headers (lower-case names) and the parsed JSON body."""
+class GeminiRequest:
+    """A recorded generateContent request, read as Gemini reads it."""
 
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
+    def __init__(self, recorded: RecordedRequest):
+        self.recorded = recorded
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.recorded, name)
 
     @property
     def model(self) -> str | None:
-        """The model named in a generateContent path, else None."""
-        match = _GENERATE_PATH.match(self.path)
+        match = _GENERATE_PATH.match(self.recorded.path)
         return match["model"] if match else None
 
     @property
     def parts(self) -> list[dict[str, Any]]:
-        """Every part of every content in the body, in order."""
-        contents = (self.body or {}).get("contents") or []
-        return [part for content in contents for part in content.get("parts") or []]
+        body = self.recorded.body if isinstance(self.recorded.body, dict) else {}
+        return [part for content in body.get("contents") or [] for part in content.get("parts") or []]
 
     @property
     def texts(self) -> list[str]:
-        """The text parts sent (e.g. the prompt)."""
         return [part["text"] for part in self.parts if "text" in part]
+
+    @property
+    def inline_data(self) -> list[dict[str, str]]:
+        return [part.get("inlineData") or part.get("inline_data") for part in self.parts if _inline(part)]
 
     @property
     def images(self) -> list[tuple[str, bytes]]:
         """The inline data parts sent, as (mime type, decoded bytes)."""
-        found = []
-        for part in self.parts:
-            inline = part.get("inlineData") or part.get("inline_data")
-            if inline:
-                mime = inline.get("mimeType") or inline.get("mime_type")
-                found.append((mime, base64.urlsafe_b64decode(inline["data"] + "==")))
-        return found
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: Any
-    delay_seconds: float
-
-
-@dataclass
-class FakeGemini:
-    """A scriptable Gemini API on an ephemeral 127.0.0.1 port; use as a context manager or start()/stop()."""
-
-    caption: str = "A small test image."
-    delay_seconds: float = 0.0
-    retry_delay: str = "0.3s"  # the RetryInfo.retryDelay a 429 carries, as Gemini's quota errors do
-    refuse_fraction: float = 0.0  # refuse this share of default answers with 429 (a busy free-tier key)
-    seed: int = 0  # of the refusals' random draw, so a run can be repeated
-    requests: list[RecordedRequest] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
-        self._queue: deque[_Answer] = deque()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        return [
+            (inline.get("mimeType") or inline.get("mime_type"), base64.urlsafe_b64decode(inline["data"] + "=="))
+            for inline in self.inline_data
+        ]
 
     @property
-    def base_url(self) -> str:
-        """The URL to hand the SDK as `HttpOptions(base_url=...)` or GEMINI_BASE_URL."""
-        if self._server is None:
-            raise RuntimeError("FakeGemini is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def generation_config(self) -> dict[str, Any]:
+        body = self.recorded.body if isinstance(self.recorded.body, dict) else {}
+        return body.get("generationConfig") or body.get("generation_config") or {}
 
-    def respond_with(self, status: int = 200, body: Any = None, delay_seconds: float = 0.0) -> None:
-        """Queue one answer; body None means Google's error JSON (or the success answer for 200)."""
+
+def _inline(part: dict) -> bool:
+    return bool(part.get("inlineData") or part.get("inline_data"))
+
+
+class FakeGemini(FakeServer):
+    """A scriptable, strict Gemini API; use as a context manager or start()/stop()."""
+
+    name = "fake-gemini"
+
+    def __init__(
+        self,
+        caption: str = "A small test image.",
+        *,
+        retry_delay: str = "0.3s",
+        refuse_fraction: float = 0.0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.caption = caption
+        self.alt_text = "A small test image"
+        self.tags = ["test", "image"]
+        self.text_in_image = ""
+        self.delay_seconds = 0.0
+        self.retry_delay = retry_delay  # the RetryInfo.retryDelay a 429 carries, as Gemini's quota errors do
+        self.refuse_fraction = refuse_fraction  # refuse this share of default answers with 429 (a busy free key)
+        self.api_key: str | None = None  # when set, any other key is refused as Gemini refuses it
+        self.models: set[str] | None = None  # when set, other model names are 404
+        self._random = random.Random(seed)
+
+    def read(self, request: RecordedRequest) -> GeminiRequest:
+        return GeminiRequest(request)
+
+    def fields(self) -> dict[str, Any]:
+        """The structured answer the default response carries."""
+        return {
+            "caption": self.caption,
+            "alt_text": self.alt_text,
+            "tags": self.tags,
+            "text_in_image": self.text_in_image,
+        }
+
+    # --- answering as Gemini does ---
+
+    def answer(self, recorded: RecordedRequest) -> Answer:
+        request = GeminiRequest(recorded)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
         with self._lock:
-            self._queue.append(_Answer(status, body, delay_seconds))
+            refused = self._random.random() < self.refuse_fraction
+        if refused:
+            return Answer(429, self.error_body(429, retry_delay=self.retry_delay))
+        structured = request.generation_config.get("responseMimeType") == "application/json"
+        text = json.dumps(self.fields()) if structured else self.caption
+        return Answer(200, self.success_body(text, request.model), delay_seconds=self.delay_seconds)
+
+    def complete(self, queued: Answer, recorded: RecordedRequest) -> Answer:
+        if queued.body is None:
+            request = GeminiRequest(recorded)
+            if queued.status < 400:
+                structured = request.generation_config.get("responseMimeType") == "application/json"
+                queued.body = self.success_body(
+                    json.dumps(self.fields()) if structured else self.caption, request.model
+                )
+            else:
+                queued.body = self.error_body(queued.status, retry_delay=self.retry_delay)
+        return queued
+
+    def _refusal(self, request: GeminiRequest) -> Answer | None:
+        """The error Gemini gives this request, or None if it would answer it."""
+        if request.model is None:
+            return Answer(404, self.error_body(404, f"Unknown path {request.path}"))
+        if request.size > MAX_REQUEST_BYTES:
+            return Answer(
+                400, self.error_body(400, f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
+            )
+        key = request.headers.get("x-goog-api-key")
+        if not key:
+            return Answer(403, self.error_body(403))
+        if self.api_key is not None and key != self.api_key:
+            body = self.error_body(400, "API key not valid. Please pass a valid API key.")
+            body["error"]["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                }
+            ]
+            return Answer(400, body)
+        if self.models is not None and request.model not in self.models:
+            message = (
+                f"models/{request.model} is not found for API version v1beta, or is not supported for generateContent."
+            )
+            return Answer(404, self.error_body(404, message))
+        for inline in request.inline_data:
+            mime_type = inline.get("mimeType") or inline.get("mime_type")
+            if mime_type not in ACCEPTED_MIME_TYPES:
+                return Answer(400, self.error_body(400, f"Unsupported MIME type: {mime_type}"))
+            try:
+                base64.b64decode(inline.get("data", ""), altchars=b"-_", validate=False)
+            except (binascii.Error, ValueError):
+                return Answer(
+                    400,
+                    self.error_body(400, "Invalid value at 'inline_data.data' (TYPE_BYTES), Base64 decoding failed"),
+                )
+        response_type = request.generation_config.get("responseMimeType")
+        if response_type is not None and response_type not in _RESPONSE_MIME_TYPES:
+            return Answer(400, self.error_body(400, f"response_mime_type {response_type!r} is not supported."))
+        return None
+
+    # --- bodies ---
 
     @staticmethod
-    def success_body(text: str, model: str = "gemini-test", finish_reason: str = "STOP") -> dict[str, Any]:
+    def success_body(text: str, model: str | None = "gemini-test", finish_reason: str = "STOP") -> dict[str, Any]:
         """A generateContent answer whose first candidate says `text`."""
+        words = max(1, len(text.split()))
         return {
             "candidates": [
-                {
-                    "content": {"parts": [{"text": text}], "role": "model"},
-                    "finishReason": finish_reason,
-                    "index": 0,
-                }
+                {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish_reason, "index": 0}
             ],
             "usageMetadata": {
                 "promptTokenCount": 264,
-                "candidatesTokenCount": max(1, len(text.split())),
-                "totalTokenCount": 264 + max(1, len(text.split())),
+                "candidatesTokenCount": words,
+                "totalTokenCount": 264 + words,
                 "promptTokensDetails": [{"modality": "IMAGE", "tokenCount": 258}],
             },
-            "modelVersion": model,
+            "modelVersion": model or "gemini-test",
             "responseId": "fake-response-id",
         }
 
@@ -173,95 +255,3 @@ class FakeGemini:
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
             ]
         return {"error": error}
-
-    def start(self) -> FakeGemini:
-        """Start serving in a daemon thread."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-gemini", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake any delayed answers and close the socket."""
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _next_answer(self, request: RecordedRequest) -> _Answer:
-        with self._lock:
-            self.requests.append(request)
-            queued = self._queue.popleft() if self._queue else None
-        model = request.model
-        if queued is not None:
-            if queued.body is None:
-                queued.body = (
-                    self.success_body(self.caption, model or "gemini-test")
-                    if queued.status < 400
-                    else self.error_body(queued.status, retry_delay=self.retry_delay)
-                )
-            return queued
-        if model is None:
-            return _Answer(404, self.error_body(404, f"Unknown path {request.path}"), 0.0)
-        with self._lock:
-            refused = self._random.random() < self.refuse_fraction
-        if refused:
-            return _Answer(429, self.error_body(429, retry_delay=self.retry_delay), 0.0)
-        return _Answer(200, self.success_body(self.caption, model), self.delay_seconds)
-
-
-def _make_handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self._answer()
-
-        def do_GET(self) -> None:
-            self._answer()
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            path = self.path.split("?", 1)[0]
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            answer = fake._next_answer(RecordedRequest(self.command, path, headers, body))
-            if answer.delay_seconds and fake._stopping.wait(answer.delay_seconds):
-                self.close_connection = True
-                return
-            payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
-            data = payload.encode("utf-8")
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (e.g. its timeout fired) before we answered
-                self.close_connection = True
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-            pass
-
-    return Handler

@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from annotation_core.image_actions import delete_image, retry_failed, retry_image
+from annotation_core.caption_edits import check_edit, save_edit
+from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
 from web_app.listing import BadQueryError, load_page, parse_ids, parse_query
 from web_app.presenters import image_json
 from web_app.services import services
@@ -67,6 +68,19 @@ def retry_many():
     for _image_id, job in reset:
         jobs[str(job)] += 1
     return {"images": sorted({image_id for image_id, _job in reset}, reverse=True), "jobs": jobs}, 202
+
+
+@bp.patch("/images/<int:image_id>")
+def edit(image_id: int):
+    """Store a person's caption, alt text or tags beside the model's; null goes back to the model's."""
+    edit = check_edit(request.get_json(silent=True))
+    return image_json(save_edit(services().repository, image_id, edit), services())
+
+
+@bp.post("/images/<int:image_id>/caption")
+def regenerate(image_id: int):
+    """Ask the model again for the caption of any image (people's edits stay); 202, or 409 while it runs."""
+    return {"image": image_json(regenerate_caption(services(), image_id), services())}, 202
 
 
 @bp.delete("/images/<int:image_id>")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 
-from annotation_core.image_actions import delete_image, retry_failed, retry_image
+from annotation_core.caption_edits import check_edit, parse_tag_list, save_edit
+from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
 from web_app.services import services
 
 bp = Blueprint("image_forms", __name__, url_prefix="/images")
@@ -18,6 +19,36 @@ def retry(image_id: int):
         flash(f"Retrying the {' and '.join(str(job) for job in reset)}.", "success")
     else:
         flash("Nothing had failed; unfinished jobs were announced again.", "info")
+    return redirect(url_for("pages.image_detail", image_id=image_id))
+
+
+@bp.post("/<int:image_id>/edit")
+def edit(image_id: int):
+    """Store what a person wrote; an emptied field (or "Use the model's") goes back to the model's answer."""
+    form = request.form
+    reverted = set(form.getlist("revert"))
+    body = {
+        "caption": None if "caption" in reverted else form.get("caption", "").strip() or None,
+        "alt_text": None if "alt_text" in reverted else form.get("alt_text", "").strip() or None,
+        "tags": None if "tags" in reverted else parse_tag_list(form.get("tags", "")),
+    }
+    record = services().repository.get(image_id)
+    shown = record.annotation()
+    unchanged = {"caption": shown.caption, "alt_text": shown.alt_text, "tags": list(shown.tags)}
+    changed = {name: value for name, value in body.items() if name in reverted or value != unchanged[name]}
+    if changed:
+        save_edit(services().repository, image_id, check_edit(changed))
+        flash("Saved your changes.", "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for("pages.image_detail", image_id=image_id))
+
+
+@bp.post("/<int:image_id>/caption")
+def regenerate(image_id: int):
+    """Ask the model again; the page follows the job live."""
+    regenerate_caption(services(), image_id)
+    flash("Asking for a new caption; your own edits stay.", "success")
     return redirect(url_for("pages.image_detail", image_id=image_id))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_CAPTION
 from annotation_core.records import Job, JobState
 from web_app.listing import DEFAULT_LIMIT, GalleryQuery, load_page, parse_query
 from web_app.presenters import human_size, image_json
@@ -60,5 +61,6 @@ def image_detail(image_id: int):
         image=image_json(record, services()),
         record=record,
         jobs=list(Job),
+        limits={"caption": MAX_CAPTION, "alt_text": MAX_ALT_TEXT},
         can_retry=any(record.job_state(job) is JobState.FAILED or record.progress(job).waiting_to_retry for job in Job),
     )

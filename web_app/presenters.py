@@ -8,7 +8,7 @@ from typing import Any
 from flask import url_for
 
 from annotation_core.bootstrap import Services
-from annotation_core.records import ImageRecord, Job, JobState
+from annotation_core.records import Annotation, ImageRecord, Job, JobState
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -18,13 +18,21 @@ def iso(moment: datetime | None) -> str | None:
 def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
     """The status document of one image (`/api/image_status/<id>` and the gallery's live updates)."""
     has_thumbnail = record.thumbnail_status is JobState.COMPLETED and record.thumbnail_key
+    shown, suggestion = record.annotation(), record.suggestion()
     document = {
         "id": record.id,
         "status": record.status.value,
         "thumbnail_status": record.thumbnail_status.value,
         "caption_status": record.caption_status.value,
-        "caption": record.caption,
+        "caption": shown.caption,
+        "alt_text": shown.alt_text,
+        "tags": list(shown.tags),
+        "text_in_image": shown.text_in_image,
+        "edited": record.edited_fields(),
+        "edited_at": iso(record.edited_at),
+        "suggestion": None if suggestion is None else _annotation_json(suggestion),
         "caption_model": record.caption_model,
+        "caption_provenance": _provenance(record),
         "thumbnail_url": services.thumbnails.url(record.thumbnail_key) if has_thumbnail else None,
         "original_url": services.originals.url(record.original_key),
         "thumbnail_error": record.thumbnail_error,
@@ -47,6 +55,31 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         document[f"{job}_state_text"] = progress.describe(services.settings.job_max_attempts)
         document[f"{job}_next_attempt_at"] = iso(progress.next_attempt_at)
     return document
+
+
+def _annotation_json(annotation: Annotation) -> dict[str, Any]:
+    return {
+        "caption": annotation.caption,
+        "alt_text": annotation.alt_text,
+        "tags": list(annotation.tags),
+        "text_in_image": annotation.text_in_image,
+    }
+
+
+def _provenance(record: ImageRecord) -> dict[str, Any] | None:
+    """Who wrote the model's caption, how, and what it cost; None before the first caption."""
+    if record.captioned_at is None:
+        return None
+    return {
+        "provider": record.caption_provider,
+        "model": record.caption_model,
+        "prompt_version": record.caption_prompt_version,
+        "language": record.caption_language,
+        "input_tokens": record.caption_input_tokens,
+        "output_tokens": record.caption_output_tokens,
+        "latency_ms": record.caption_latency_ms,
+        "generated_at": iso(record.captioned_at),
+    }
 
 
 def human_size(size_bytes: int) -> str:

@@ -1,38 +1,78 @@
-"""annotation_lambda: an uploaded original (or a due caption job) → its caption, recorded on the row."""
+"""annotation_lambda: an uploaded original (or a due caption job) → its caption, alt text and tags from a
+vision model, with their provenance, recorded on the row beside (never over) what people wrote."""
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
+
+from annotation_core.caption_request import (
+    CAPTION_SCHEMA,
+    InvalidReplyError,
+    build_prompt,
+    parse_reply,
+    prompt_version,
+)
 
 from annotation_core.bootstrap import Services
+from annotation_core.errors import JobError
 from annotation_core.lambda_entry import job_lambda_handler
 from annotation_core.lifecycle import JobInput, JobOutput, Work
-from annotation_core.media_types import sniff_mime_type
-from annotation_core.records import Job
+from annotation_core.records import Job, encode_tags
+from annotation_core.repository import utcnow
 from annotation_core.settings import Settings
-from lambda_functions.annotation_lambda.captioning import GeminiCaptioner
+from lambda_functions.annotation_lambda.caption_rendition import make_caption_rendition
+from lambda_functions.annotation_lambda.providers import CaptionProvider, provider_for
+
+log = logging.getLogger(__name__)
+
+ASKS_PER_ATTEMPT = 2  # an answer that is not the JSON asked for is asked for once more
 
 
-def write_caption(job: JobInput, *, captioner: GeminiCaptioner) -> JobOutput:
-    """Ask the caption provider to describe the original, within the job's deadline."""
-    caption = captioner.caption(job.original, sniff_mime_type(job.original), deadline=job.deadline)
-    return JobOutput({"caption": caption.text, "caption_model": caption.model})
+def write_caption(job: JobInput, *, provider: CaptionProvider, settings: Settings) -> JobOutput:
+    """Show the model the caption rendition and record its structured answer with where it came from."""
+    rendition = make_caption_rendition(job.original, settings.caption_max_pixels, settings.max_image_pixels)
+    prompt = build_prompt(settings.gemini_prompt, settings.caption_language)
+    for ask in range(1, ASKS_PER_ATTEMPT + 1):
+        started = time.monotonic()
+        reply = provider.describe(rendition, prompt, CAPTION_SCHEMA, job.deadline)
+        latency_ms = round((time.monotonic() - started) * 1000)
+        try:
+            result = parse_reply(reply.text)
+            break
+        except InvalidReplyError as error:
+            log.warning("unusable caption answer image=%s ask=%d: %s", job.record.id, ask, error)
+            if ask == ASKS_PER_ATTEMPT:
+                raise JobError(f"The model's answer was not the JSON asked for, twice ({error}); retry it.") from error
+    return JobOutput(
+        {
+            "caption": result.caption,
+            "alt_text": result.alt_text,
+            "tags": encode_tags(result.tags),
+            "text_in_image": result.text_in_image,
+            "caption_provider": provider.name,
+            "caption_model": reply.model,
+            "caption_prompt_version": prompt_version(settings.gemini_prompt),
+            "caption_language": settings.caption_language,
+            "caption_input_tokens": reply.input_tokens,
+            "caption_output_tokens": reply.output_tokens,
+            "caption_latency_ms": latency_ms,
+            "captioned_at": utcnow(),
+        }
+    )
 
 
 def caption_work(services: Services) -> Work:
-    return functools.partial(write_caption, captioner=captioner_for(services.settings))
+    return functools.partial(
+        write_caption, provider=provider_for_settings(services.settings), settings=services.settings
+    )
 
 
 @functools.cache
-def captioner_for(settings: Settings) -> GeminiCaptioner:
-    """One captioner (and HTTP client) per settings, reused across warm invocations."""
-    return GeminiCaptioner(
-        api_key=settings.gemini_api_key or "",
-        model=settings.gemini_model_name,
-        prompt=settings.gemini_prompt,
-        base_url=settings.gemini_base_url,
-        timeout_seconds=settings.gemini_timeout_seconds,
-    )
+def provider_for_settings(settings: Settings) -> CaptionProvider:
+    """One provider (and HTTP client) per settings, reused across warm invocations."""
+    return provider_for(settings)
 
 
 lambda_handler = job_lambda_handler(Job.CAPTION, caption_work)

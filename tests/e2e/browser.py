@@ -45,12 +45,13 @@ class LiveServer:
         from annotation_core.uploads import check_upload, store_upload
 
         self.settle()
-        default, self.gemini.caption = self.gemini.caption, caption or self.gemini.caption
+        default = (self.gemini.caption, self.gemini.alt_text)
+        self.gemini.caption = self.gemini.alt_text = caption or self.gemini.caption  # alt text as the caption
         try:
             image_id = store_upload(self.services, check_upload(self.services, filename, data)).record.id
             self.settle()
         finally:
-            self.gemini.caption = default
+            self.gemini.caption, self.gemini.alt_text = default
         return image_id
 
 

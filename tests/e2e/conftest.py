@@ -45,6 +45,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     from web_app.app import create_app
 
     with FakeGemini(caption=CAPTION) as gemini:
+        gemini.alt_text = CAPTION
         settings = Settings(
             data_dir=str(tmp_path_factory.mktemp("live") / "data"),
             gemini_api_key="test-key",

@@ -52,13 +52,13 @@ def test_gallery_searches_captions_and_names_and_filters_by_state(page, live_ser
     expect(card(page, "foggy.jpg").locator('[data-job="caption"]')).to_have_text("Caption: failed")
     screenshot(page, "gallery.png")
 
-    search = page.get_by_label("Search captions and file names")
+    search = page.get_by_label("Search captions, tags and file names")
     search.fill("fruit")  # a word of a caption
     search.press("Enter")
     expect(page).to_have_url(re.compile(r"/gallery\?q=fruit"))
     assert gallery_names(page) == ["market.jpg"]
 
-    page.get_by_label("Search captions and file names").fill("orch")  # the start of a file name
+    page.get_by_label("Search captions, tags and file names").fill("orch")  # the start of a file name
     page.get_by_role("button", name="Search").click()
     expect(page).to_have_url(re.compile(r"q=orch"))
     assert gallery_names(page) == ["orchard.png"]
@@ -117,7 +117,7 @@ def test_detail_page_retries_a_failed_caption_after_gemini_recovers(page, live_s
     expect(caption_job.locator('[data-field="state"]')).to_have_text("completed", timeout=8_000)
     expect(caption_job.locator('[data-field="attempts"]')).to_have_text("1")
     expect(caption_job.locator('[data-field="error"]')).to_have_text("—")
-    expect(page.locator("figcaption")).to_have_text(CAPTION)
+    expect(page.locator('figcaption [data-field="caption"]')).to_have_text(CAPTION)
     expect(page.locator('[data-field="caption_model"]')).not_to_have_text("—")
     expect(page.locator(".original img")).to_have_attribute("alt", CAPTION)
     expect(page.get_by_role("button", name="Retry now")).to_be_hidden()

@@ -1,220 +1,150 @@
-"""GeminiCaptioner through the real google-genai SDK against the fake Gemini server; MIME sniffing.
-
-One request per call: transient answers raise RetryLaterError (the job lifecycle retries), the rest
-CaptionProviderError saying what to fix."""
+"""The caption job's work end to end through the real SDKs and strict fakes: what the model is shown (a
+small JPEG, whatever the upload was), the structured answer it must give, and the provenance recorded."""
 
 from __future__ import annotations
 
 import io
-import socket
+import json
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
-from google.genai import errors
+from annotation_core.caption_request import prompt_version
 from PIL import Image
 
-from annotation_core.errors import CaptionProviderError, RetryLaterError
-from annotation_core.media_types import sniff_mime_type
-from lambda_functions.annotation_lambda.captioning import Caption, GeminiCaptioner
+from annotation_core.errors import JobError
+from annotation_core.lifecycle import JobInput
+from annotation_core.records import decode_tags
+from annotation_core.settings import Settings
+from lambda_functions.annotation_lambda.lambda_function import write_caption
+from lambda_functions.annotation_lambda.providers import provider_for
+from tests import images
 from tests.fake_gemini import FakeGemini
-
-MODEL = "gemini-test-flash"
-PROMPT = "Describe this image in detail."
-API_KEY = "test-key-123"
+from tests.fake_openai import FakeOpenAI
 
 
-def image_bytes(fmt: str) -> bytes:
-    """A small real image in `fmt`, made by Pillow."""
+class Row:
+    """The few record fields the work reads."""
+
+    id = 7
+
+
+def run(settings: Settings, original: bytes):
+    provider = provider_for(settings)
+    try:
+        return write_caption(JobInput(Row(), original, time.monotonic() + 20), provider=provider, settings=settings)
+    finally:
+        provider.close()
+
+
+@pytest.fixture
+def gemini(fake_gemini) -> Settings:
+    return Settings(gemini_api_key="key", gemini_base_url=fake_gemini.base_url)
+
+
+def cmyk_jpeg() -> bytes:
+    return images.image_bytes("JPEG", (300, 200), mode="CMYK", color=(0, 255, 255, 0))
+
+
+def png_16_bit() -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 24), (200, 30, 30)).save(buffer, fmt)
+    Image.new("I;16", (300, 200), 40000).save(buffer, "PNG")
     return buffer.getvalue()
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
-
-
-@pytest.fixture
-def make_captioner(fake: FakeGemini) -> Iterator[Callable[..., GeminiCaptioner]]:
-    made: list[GeminiCaptioner] = []
-
-    def make(**overrides: object) -> GeminiCaptioner:
-        options: dict = {
-            "api_key": API_KEY,
-            "model": MODEL,
-            "prompt": PROMPT,
-            "base_url": fake.base_url,
-            "timeout_seconds": 5,
-        }
-        options.update(overrides)
-        captioner = GeminiCaptioner(**options)
-        made.append(captioner)
-        return captioner
-
-    yield make
-    for captioner in made:
-        captioner.close()
-
-
-PNG = image_bytes("PNG")
-
-
-def test_success_returns_stripped_caption_and_model(fake, make_captioner):
-    fake.caption = "  A red rectangle on nothing.\n"
-    assert make_captioner().caption(PNG, "image/png") == Caption("A red rectangle on nothing.", MODEL)
-
-
-def test_request_carries_api_key_prompt_and_image(fake, make_captioner):
-    jpeg = image_bytes("JPEG")
-    make_captioner().caption(jpeg, sniff_mime_type(jpeg))
-    [request] = fake.requests
-    assert request.method == "POST"
-    assert request.path.endswith(f"/models/{MODEL}:generateContent")
-    assert request.model == MODEL
-    assert request.headers["x-goog-api-key"] == API_KEY
-    assert request.texts == [PROMPT]
-    assert request.images == [("image/jpeg", jpeg)]
-
-
-def test_client_is_made_once_and_reused(fake, make_captioner):
-    captioner = make_captioner()
-    captioner.caption(PNG, "image/png")
-    client = captioner._get_client()
-    captioner.caption(PNG, "image/png")
-    assert captioner._get_client() is client
-    assert len(fake.requests) == 2
-
-
-def test_429_is_a_throttle_carrying_the_wait_gemini_asks_for(fake, make_captioner):
-    fake.respond_with(429, FakeGemini.error_body(429, retry_delay="37s"))
-    with pytest.raises(RetryLaterError, match="rate-limiting") as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert caught.value.throttled is True
-    assert caught.value.retry_after == 37.0
-    assert len(fake.requests) == 1, "no retry inside the call: the job waits instead"
-
-
-def test_429_with_fractional_retry_delay(fake, make_captioner):
-    fake.respond_with(429, FakeGemini.error_body(429, retry_delay="1.5s"))
-    with pytest.raises(RetryLaterError) as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert caught.value.retry_after == 1.5
-
-
-def test_429_without_retry_info_leaves_the_wait_to_the_backoff(fake, make_captioner):
-    fake.respond_with(429, FakeGemini.error_body(429))
-    with pytest.raises(RetryLaterError) as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert (caught.value.throttled, caught.value.retry_after) == (True, None)
-
-
-@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
-def test_unavailable_is_retried_later_and_counts_as_an_attempt(fake, make_captioner, status):
-    fake.respond_with(status)
-    with pytest.raises(RetryLaterError, match="unavailable") as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert caught.value.throttled is False
-    assert len(fake.requests) == 1
-
-
-def test_api_key_invalid_is_permanent(fake, make_captioner):
-    body = FakeGemini.error_body(400, "API key not valid. Please pass a valid API key.")
-    body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]
-    fake.respond_with(400, body)
-    with pytest.raises(CaptionProviderError, match="check GEMINI_API_KEY$"):
-        make_captioner().caption(PNG, "image/png")
+def animated_gif() -> bytes:
+    frames = [Image.new("P", (200, 150), color) for color in (1, 2, 3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
-    ("status", "status_name"), [(400, "INVALID_ARGUMENT"), (401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED")]
-)
-def test_refused_request_fails_at_once_naming_the_key(fake, make_captioner, status, status_name):
-    fake.respond_with(status)
-    with pytest.raises(CaptionProviderError) as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert len(fake.requests) == 1
-    message = caught.value.message
-    assert "Gemini refused the request" in message
-    assert f"{status} {status_name}" in message
-    assert "GEMINI_API_KEY" in message
-    assert isinstance(caught.value.__cause__, errors.ClientError)
-
-
-def test_unknown_model_names_the_setting(fake, make_captioner):
-    fake.respond_with(404, FakeGemini.error_body(404, f"models/{MODEL} is not found for API version v1"))
-    with pytest.raises(CaptionProviderError, match="GEMINI_MODEL_NAME") as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert MODEL in caught.value.message
-    assert len(fake.requests) == 1
-
-
-def test_timeout_is_retried_later_naming_the_setting(fake, make_captioner):
-    fake.delay_seconds = 5.0
-    started = time.monotonic()
-    with pytest.raises(RetryLaterError, match="did not answer within 2 s") as caught:
-        make_captioner(timeout_seconds=2).caption(PNG, "image/png")
-    elapsed = time.monotonic() - started
-    assert "GEMINI_TIMEOUT_SECONDS" in caught.value.message
-    assert len(fake.requests) == 1
-    assert 1.9 < elapsed < 3.5  # one two-second timeout (HttpOptions.timeout is in milliseconds)
-    assert fake.requests[0].headers["x-server-timeout"] == "2"
-
-
-def test_the_deadline_shortens_the_request(fake, make_captioner):
-    fake.delay_seconds = 5.0
-    started = time.monotonic()
-    with pytest.raises(RetryLaterError, match="did not answer within 3 s"):
-        make_captioner(timeout_seconds=30).caption(PNG, "image/png", deadline=time.monotonic() + 3)
-    assert time.monotonic() - started < 4.5
-
-
-def test_no_time_left_asks_nothing_and_retries_later(fake, make_captioner):
-    with pytest.raises(RetryLaterError, match="Not enough time"):
-        make_captioner().caption(PNG, "image/png", deadline=time.monotonic() + 1)
-    assert fake.requests == []
-
-
-def test_unreachable_server_is_retried_later(make_captioner):
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    with pytest.raises(RetryLaterError, match="Could not reach") as caught:
-        make_captioner(base_url=closed_url).caption(PNG, "image/png")
-    assert "GEMINI_BASE_URL" in caught.value.message
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
+    ("name", "make", "shown"),
     [
-        (FakeGemini.blocked_body("SAFETY"), "finish reason SAFETY"),
-        (FakeGemini.success_body("   ", finish_reason="STOP"), "finish reason STOP"),
-        ({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}, "prompt blocked: PROHIBITED_CONTENT"),
-        ({"candidates": []}, "empty answer"),
+        ("gif", animated_gif, (200, 150)),
+        ("png-16-bit", png_16_bit, (300, 200)),
+        ("cmyk-jpeg", cmyk_jpeg, (300, 200)),
+        ("png-alpha", lambda: images.image_bytes("PNG", (640, 480), mode="RGBA", color=(0, 0, 255, 0)), (640, 480)),
+        ("48-megapixels", lambda: images.noisy_jpeg((8000, 6000), quality=80), (1024, 768)),
     ],
 )
-def test_empty_or_blocked_answer_is_an_error(fake, make_captioner, body, expected):
-    fake.respond_with(200, body)
-    with pytest.raises(CaptionProviderError, match="Gemini returned no caption") as caught:
-        make_captioner().caption(PNG, "image/png")
-    assert expected in caught.value.message
-    assert len(fake.requests) == 1
+def test_every_format_is_shown_to_the_model_as_a_small_jpeg(fake_gemini, gemini, name, make, shown):
+    output = run(gemini, make())
+
+    assert output.columns["caption"] == fake_gemini.caption
+    [(mime_type, sent)] = fake_gemini.requests[0].images
+    assert mime_type == "image/jpeg"
+    with Image.open(io.BytesIO(sent)) as image:
+        assert (image.format, image.mode, image.size) == ("JPEG", "RGB" if name != "png-16-bit" else "L", shown)
 
 
-def test_missing_api_key_fails_without_calling_gemini(fake, make_captioner):
-    with pytest.raises(CaptionProviderError, match="GEMINI_API_KEY"):
-        make_captioner(api_key="").caption(PNG, "image/png")
-    assert fake.requests == []
+def test_a_12_megapixel_photo_costs_a_few_hundred_kilobytes(fake_gemini, gemini):
+    original = images.noisy_jpeg((4000, 3000))
+    run(gemini, original)
+    [(_mime, sent)] = fake_gemini.requests[0].images
+    assert len(sent) < 400_000 < len(original), (len(sent), len(original))  # the ratio is a `make bench` figure
 
 
-@pytest.mark.parametrize(
-    ("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"), ("WEBP", "image/webp")]
-)
-def test_sniff_mime_type_of_real_images(fmt, mime):
-    assert sniff_mime_type(image_bytes(fmt)) == mime
+def test_the_structured_answer_and_its_provenance_are_recorded(fake_gemini, gemini):
+    fake_gemini.caption = "Two bicycles lean against a blue wall."
+    fake_gemini.alt_text = "Image of two bicycles against a blue wall"
+    fake_gemini.tags = ["Bicycles", "blue wall", "#street", "bicycles"]
+    fake_gemini.text_in_image = "NO PARKING"
+
+    columns = run(gemini, images.jpeg((400, 300))).columns
+
+    assert columns["caption"] == "Two bicycles lean against a blue wall."
+    assert columns["alt_text"] == "Two bicycles against a blue wall", "no 'image of'"
+    assert decode_tags(columns["tags"]) == ("bicycles", "blue wall", "street")
+    assert columns["text_in_image"] == "NO PARKING"
+    assert (columns["caption_provider"], columns["caption_model"]) == ("gemini", gemini.gemini_model_name)
+    assert columns["caption_prompt_version"] == prompt_version(gemini.gemini_prompt)
+    assert columns["caption_language"] == "en"
+    assert columns["caption_input_tokens"] == 264 and columns["caption_output_tokens"] > 0
+    assert columns["caption_latency_ms"] >= 0 and columns["captioned_at"] is not None
 
 
-def test_sniff_mime_type_ignores_what_is_not_an_image():
-    assert sniff_mime_type(b"just some text, not a picture\n") == "text/plain"
+def test_the_language_setting_reaches_the_prompt(fake_gemini, gemini):
+    import dataclasses
+
+    columns = run(dataclasses.replace(gemini, caption_language="de"), images.jpeg()).columns
+    assert 'BCP 47 tag is "de"' in fake_gemini.requests[0].texts[0]
+    assert columns["caption_language"] == "de"
+
+
+def test_an_answer_that_is_not_json_is_asked_for_once_more(fake_gemini, gemini):
+    fake_gemini.respond_with(200, FakeGemini.success_body("Sure! Here is a caption: a dog."))
+    assert run(gemini, images.jpeg()).columns["caption"] == fake_gemini.caption
+    assert len(fake_gemini.requests) == 2
+
+
+def test_two_unusable_answers_fail_the_job_with_the_reason(fake_gemini, gemini):
+    fake_gemini.respond_with(200, FakeGemini.success_body("not json"))
+    fake_gemini.respond_with(200, FakeGemini.success_body(json.dumps({"caption": ""})))
+    with pytest.raises(JobError, match="not the JSON asked for, twice .*empty caption"):
+        run(gemini, images.jpeg())
+
+
+def test_the_openai_provider_writes_the_same_fields(fake_openai):
+    settings = Settings(caption_provider="openai", openai_base_url=fake_openai.base_url, openai_model="llava")
+    fake_openai.tags = ["harbour", "boats"]
+    columns = run(settings, images.jpeg((300, 200))).columns
+    assert (columns["caption_provider"], columns["caption_model"]) == ("openai", "llava")
+    assert decode_tags(columns["tags"]) == ("harbour", "boats")
+    assert (columns["caption_input_tokens"], columns["caption_output_tokens"]) == (310, 42)
+    [(mime_type, _sent)] = fake_openai.requests[0].images
+    assert mime_type == "image/jpeg"
+
+
+def test_an_openai_answer_in_a_code_fence_is_read(fake_openai):
+    settings = Settings(caption_provider="openai", openai_base_url=fake_openai.base_url)
+    fenced = "```json\n" + json.dumps(fake_openai.fields()) + "\n```"
+    fake_openai.respond_with(200, FakeOpenAI.completion(fenced))
+    assert run(settings, images.jpeg()).columns["caption"] == fake_openai.caption
+    assert len(fake_openai.requests) == 1
+
+
+def test_an_original_that_is_not_an_image_fails_before_any_request(fake_gemini, gemini):
+    with pytest.raises(JobError, match="not in an image format"):
+        run(gemini, images.TEXT)
+    assert fake_gemini.requests == []

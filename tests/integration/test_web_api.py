@@ -141,7 +141,7 @@ def test_retry_puts_a_failed_caption_back_and_it_is_processed_again(client, serv
 
 
 def test_a_waiting_job_says_so_and_retry_makes_it_due_now(client, services, fake_gemini, worker):
-    fake_gemini.respond_with(503)
+    fake_gemini.respond_with(503, headers={"retry-after": "60"})  # overloaded for a minute
     image_id = seed(worker, "busy.jpg", images.jpeg())
     image = client.get(f"/api/images/{image_id}").get_json()
     assert (image["status"], image["caption_status"]) == ("processing", "pending")

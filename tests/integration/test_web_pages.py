@@ -35,15 +35,18 @@ def test_upload_page_offers_picker_drop_zone_and_the_latest_photos(client, servi
     assert re.search(r'<meta name="csrf-token" content="[^"]+">', html)
 
 
-def test_gallery_searches_filters_and_shows_the_caption_as_alt_text(client, services, fake_gemini, worker):
+def test_gallery_searches_filters_and_shows_the_alt_text_and_tags(client, services, fake_gemini, worker):
+    fake_gemini.alt_text, fake_gemini.tags = "Sailing boat moored in a harbour", ["boat", "harbour"]
     boat = seed(worker, "boat.jpg", images.jpeg(color="blue"), fake_gemini, "A sailing boat in a harbour.")
+    fake_gemini.alt_text, fake_gemini.tags = "Oak tree in a field", ["tree"]
     seed(worker, "tree.jpg", images.jpeg(color="green"), fake_gemini, "An oak tree.")
     fake_gemini.respond_with(403)
     failed = seed(worker, "cloud.jpg", images.jpeg(color="gray"))
 
     searched = client.get("/gallery?q=harbour").get_data(as_text=True)
     assert card_ids(searched) == [boat]
-    assert 'alt="A sailing boat in a harbour."' in searched
+    assert 'alt="Sailing boat moored in a harbour"' in searched
+    assert '<a class="tag" href="/gallery?q=boat">boat</a>' in searched
     assert 'value="harbour"' in searched  # the search box keeps the words
     filtered = client.get("/gallery?status=failed").get_data(as_text=True)
     assert card_ids(filtered) == [failed]

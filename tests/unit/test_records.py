@@ -63,6 +63,9 @@ def record(thumbnail: JobState, caption: JobState) -> ImageRecord:
         thumbnail_queued_at=now,
         caption_status=caption, caption=None, caption_model=None, caption_error=None, caption_attempts=0,
         caption_started_at=None, caption_finished_at=None, caption_next_attempt_at=None, caption_queued_at=now,
+        alt_text=None, tags=None, text_in_image=None, caption_provider=None, caption_prompt_version=None,
+        caption_language=None, caption_input_tokens=None, caption_output_tokens=None, caption_latency_ms=None,
+        captioned_at=None, edited_caption=None, edited_alt_text=None, edited_tags=None, edited_at=None,
     )  # fmt: skip
 
 
@@ -96,3 +99,24 @@ def test_job_progress_in_words(state, attempts, next_attempt, expected):
     progress = image.progress(Job.CAPTION)
     assert progress.describe(max_attempts=5) == expected
     assert progress.waiting_to_retry is (next_attempt is not None)
+
+
+def test_people_s_edits_win_field_by_field_over_the_model_s_suggestion():
+    import dataclasses
+
+    suggested = dataclasses.replace(
+        record(C, C), caption="A dog.", alt_text="Dog on grass", tags='["dog", "grass"]', text_in_image="STOP"
+    )
+    assert suggested.annotation() == suggested.suggestion()
+    assert suggested.edited_fields() == []
+    edited = dataclasses.replace(suggested, edited_caption="Rex, our dog.", edited_tags="[]")
+    shown = edited.annotation()
+    assert (shown.caption, shown.alt_text, shown.tags, shown.text_in_image) == (
+        "Rex, our dog.",
+        "Dog on grass",
+        (),
+        "STOP",
+    )
+    assert edited.edited_fields() == ["caption", "tags"]
+    assert edited.suggestion().caption == "A dog.", "the model's suggestion stays visible"
+    assert record(C, P).suggestion() is None and record(C, P).annotation().tags == ()

@@ -153,6 +153,16 @@ def test_every_setting_is_documented_in_readme():
     assert missing == [], f"settings missing from README.md: {missing}"
 
 
+@pytest.mark.parametrize("setting", SETTINGS, ids=NAMES)
+def test_the_readme_and_env_example_say_what_the_code_says(setting):
+    """Each setting's README row and env.example entry give the default and help text the code has."""
+    default = f"`{setting.default}`" if setting.default else "(empty)"
+    assert f"| `{setting.name}` | {default} | {setting.help} |" in (ROOT / "README.md").read_text(encoding="utf-8")
+    env = (ROOT / "env.example").read_text(encoding="utf-8")
+    value = f'"{setting.default}"' if " " in setting.default else setting.default
+    assert f"# {setting.help}\n{setting.name}={value}\n" in env
+
+
 @pytest.fixture
 def clean_environ(monkeypatch):
     """No setting in the process environment; whatever the test (or `.env` loading) adds is undone."""

@@ -8,7 +8,7 @@ export function renderCard(card, image) {
   card.dataset.status = image.status;
   const link = card.querySelector(".thumb");
   link.href = image.detail_url;
-  const label = image.caption || image.filename;
+  const label = image.alt_text || image.caption || image.filename;
   let img = link.querySelector("img");
   if (image.thumbnail_url && !img) {
     img = document.createElement("img");
@@ -21,12 +21,30 @@ export function renderCard(card, image) {
   caption.textContent = image.caption || image.caption_error || "";
   caption.classList.toggle("caption-error", !image.caption && Boolean(image.caption_error));
   card.querySelector(".filename").textContent = image.filename;
+  renderTags(card.querySelector(".tags"), image.tags || []);
   for (const job of JOBS) {
     const badge = card.querySelector(`[data-job="${job}"]`);
     const state = image[`${job}_status`];
     badge.className = `badge badge-${state}`;
     badge.textContent = `${job[0].toUpperCase()}${job.slice(1)}: ${image[`${job}_state_text`] ?? state}`;
   }
+}
+
+export function renderTags(list, tags) {
+  // Each tag links to the gallery search for it, as the server renders them.
+  const gallery = document.querySelector('meta[name="gallery-url"]').content;
+  list.replaceChildren(
+    ...tags.map((tag) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.className = "tag";
+      link.href = `${gallery}?q=${encodeURIComponent(tag)}`;
+      link.textContent = tag;
+      item.append(link);
+      return item;
+    }),
+  );
+  list.hidden = tags.length === 0;
 }
 
 function placeholder(text) {

@@ -1,4 +1,5 @@
 // Detail page: ask before deleting, and follow the jobs live while they run (e.g. after a retry).
+import { renderTags } from "./cards.js";
 import { watch } from "./poller.js";
 
 const detail = document.getElementById("detail");
@@ -21,8 +22,11 @@ function render(image) {
   }
   detail.dataset.status = image.status;
   field(detail, "caption").textContent = image.caption || "No caption yet.";
+  field(detail, "caption_edited").hidden = !image.edited.includes("caption");
   field(detail, "caption_model").textContent = image.caption_model || "—";
-  if (image.caption) detail.querySelector(".original img").alt = image.caption;
+  const alt = image.alt_text || image.caption;
+  if (alt) detail.querySelector(".original img").alt = alt;
+  renderTags(detail.querySelector(".original .tags"), image.tags);
   for (const job of JOBS) {
     const row = detail.querySelector(`tr[data-job="${job}"]`);
     const state = image[`${job}_status`];

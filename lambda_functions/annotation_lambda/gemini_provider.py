@@ -1,8 +1,8 @@
-"""Caption providers: Gemini through the `google-genai` SDK.
+"""The Gemini caption provider, through the `google-genai` SDK, with Gemini's response schema.
 
-One request per job attempt, never longer than the job's deadline allows: a transient answer (429, 408,
-5xx, a timeout, a dropped connection) raises RetryLaterError and the job lifecycle tries again later,
-honouring the wait Gemini asks for. Everything else is a CaptionProviderError that says what to fix.
+One request per call, never longer than the job's deadline allows: a transient answer (429, 408, 5xx, a
+timeout, a dropped connection) raises RetryLaterError and the job lifecycle tries again later, honouring
+the wait Gemini asks for (RetryInfo). Everything else is a CaptionProviderError that says what to fix.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 import re
 import threading
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from google import genai
@@ -19,9 +17,10 @@ from google.genai import errors, types
 
 from annotation_core.errors import CaptionProviderError, RetryLaterError
 from annotation_core.retry_policy import parse_retry_after
+from lambda_functions.annotation_lambda.providers import ProviderReply, request_timeout
 
-# A request given less time than this would most likely time out: better to try again in a new attempt.
-MIN_REQUEST_SECONDS = 2.0
+# Finish reasons that mean Gemini's safety filters withheld the answer: retrying cannot change that.
+_BLOCKED = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
 
 
 def _httpx_errors(name: str) -> tuple[type[Exception], ...]:
@@ -39,28 +38,14 @@ _TRANSPORT_ERRORS = _httpx_errors("RequestError")  # timeouts, refused or droppe
 _TIMEOUT_ERRORS = _httpx_errors("TimeoutException")
 
 
-@dataclass(frozen=True)
-class Caption:
-    """A caption and the model that wrote it."""
+class GeminiProvider:
+    """Describes images with Gemini; the SDK client is made on first use and then reused."""
 
-    text: str
-    model: str
+    name = "gemini"
 
-
-class GeminiCaptioner:
-    """Captions images with Gemini; the SDK client is made on first use and then reused."""
-
-    def __init__(
-        self,
-        api_key: str,
-        model: str,
-        prompt: str,
-        base_url: str | None = None,
-        timeout_seconds: int = 30,
-    ):
+    def __init__(self, api_key: str, model: str, base_url: str | None = None, timeout_seconds: int = 30):
         self.api_key = api_key
         self.model = model
-        self.prompt = prompt
         self.base_url = base_url
         self.timeout_seconds = timeout_seconds
         self._client: genai.Client | None = None
@@ -85,26 +70,22 @@ class GeminiCaptioner:
         if client is not None:
             client.close()
 
-    def caption(self, data: bytes, mime_type: str, deadline: float | None = None) -> Caption:
-        """Caption one image before `deadline` (a time.monotonic() value).
-
-        Raises RetryLaterError for transient failures and CaptionProviderError with a message a user can
-        act on for the rest.
-        """
+    def describe(self, jpeg: bytes, prompt: str, schema: dict[str, Any], deadline: float) -> ProviderReply:
+        """Ask for JSON matching `schema` about one JPEG image, before `deadline` (a time.monotonic() value)."""
         if not self.api_key:
             raise CaptionProviderError(
                 "No Gemini API key: set GEMINI_API_KEY (or GEMINI_API_KEY_SECRET_ARN), then retry"
             )
-        timeout = float(self.timeout_seconds)
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
-        if timeout < MIN_REQUEST_SECONDS:
-            raise RetryLaterError("Not enough time was left in this attempt to ask Gemini; it will be retried.")
-        image = types.Part.from_bytes(data=data, mime_type=mime_type)
-        config = types.GenerateContentConfig(http_options=types.HttpOptions(timeout=int(timeout * 1000)))
+        timeout = request_timeout(self.timeout_seconds, deadline)
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json",
+            response_json_schema=schema,
+            http_options=types.HttpOptions(timeout=int(timeout * 1000)),
+        )
+        image = types.Part.from_bytes(data=jpeg, mime_type="image/jpeg")
         try:
             client = self._get_client()
-            response = client.models.generate_content(model=self.model, contents=[image, self.prompt], config=config)
+            response = client.models.generate_content(model=self.model, contents=[image, prompt], config=config)
         except errors.APIError as e:
             raise self._api_error(e) from e
         except _TRANSPORT_ERRORS as e:
@@ -112,7 +93,13 @@ class GeminiCaptioner:
         text = (response.text or "").strip()
         if not text:
             raise CaptionProviderError(f"Gemini returned no caption ({_no_caption_reason(response)})")
-        return Caption(text=text, model=self.model)
+        usage = response.usage_metadata
+        return ProviderReply(
+            text=text,
+            model=self.model,  # as configured: a backfill compares it with GEMINI_MODEL_NAME
+            input_tokens=usage.prompt_token_count if usage else None,
+            output_tokens=usage.candidates_token_count if usage else None,
+        )
 
     def _api_error(self, e: errors.APIError) -> Exception:
         """Say what Gemini answered and what to do about it; transient answers are retried later."""
@@ -156,6 +143,8 @@ def _no_caption_reason(response: types.GenerateContentResponse) -> str:
     finish = response.candidates[0].finish_reason if response.candidates else None
     if finish is None:
         return "empty answer; retry later or try another image"
+    if finish.value in _BLOCKED:
+        return f"blocked by its safety filters, finish reason {finish.value}; it will not caption this image"
     return f"finish reason {finish.value}; try another image or GEMINI_PROMPT"
 
 

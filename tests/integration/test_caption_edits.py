@@ -1,0 +1,203 @@
+"""People's edits, regenerating and backfilling captions, and searching all of it, through the web app with
+its worker and the fake Gemini: a model never overwrites what a person wrote."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from annotation_core.records import Job
+from annotation_core.schema import images as table
+from annotation_core.settings import Settings
+from tests import images
+from tests.web_client import JSON, csrf_token, seed
+
+
+@pytest.fixture
+def settings(gemini_settings) -> Settings:
+    return gemini_settings
+
+
+def document(client, image_id: int) -> dict:
+    return client.get(f"/api/images/{image_id}").get_json()
+
+
+def patch(client, image_id: int, body) -> object:
+    return client.patch(f"/api/images/{image_id}", json=body, headers={"X-CSRFToken": csrf_token(client)})
+
+
+def search(client, words: str) -> list[int]:
+    return [image["id"] for image in client.get("/api/images", query_string={"q": words}).get_json()["images"]]
+
+
+def captioned(worker, fake_gemini, name="dog.jpg", caption="A brown dog on a lawn.", tags=("dog", "lawn")):
+    """A new image (its bytes differ by name: the same bytes twice are one image) captioned as given."""
+    fake_gemini.alt_text, fake_gemini.tags = "Brown dog on a lawn", list(tags)
+    color = tuple(sum(map(ord, name)) * factor % 256 for factor in (3, 5, 7))
+    return seed(worker, name, images.jpeg(color=color), fake_gemini, caption)
+
+
+def test_an_edit_is_shown_marked_and_searched_beside_the_model_s_suggestion(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+
+    response = patch(client, image_id, {"caption": "Rex, our terrier, after his bath.", "tags": ["Rex", "Terrier"]})
+
+    assert response.status_code == 200
+    image = response.get_json()
+    assert image["caption"] == "Rex, our terrier, after his bath."
+    assert image["tags"] == ["rex", "terrier"]
+    assert image["alt_text"] == "Brown dog on a lawn", "fields not edited stay the model's"
+    assert image["edited"] == ["caption", "tags"] and image["edited_at"].endswith("Z")
+    assert image["suggestion"]["caption"] == "A brown dog on a lawn."
+    assert image["suggestion"]["tags"] == ["dog", "lawn"]
+    assert search(client, "terrier") == [image_id], "an edited word is found"
+    assert search(client, "rex") == [image_id], "an edited tag is found"
+    assert search(client, "lawn") == [image_id], "the model's words are still found"
+
+
+def test_null_goes_back_to_the_model_s_answer(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    patch(client, image_id, {"caption": "Mine.", "alt_text": "Mine too", "tags": []})
+    assert document(client, image_id)["tags"] == [], "an empty list means no tags"
+
+    image = patch(client, image_id, {"caption": None, "tags": None}).get_json()
+
+    assert (image["caption"], image["tags"], image["alt_text"]) == (
+        "A brown dog on a lawn.",
+        ["dog", "lawn"],
+        "Mine too",
+    )
+    assert image["edited"] == ["alt_text"]
+
+
+@pytest.mark.parametrize(
+    ("body", "phrase"),
+    [
+        ({}, "JSON object"),
+        ([], "JSON object"),
+        ({"caption": "x", "filename": "evil.jpg"}, "cannot be edited: filename"),
+        ({"caption": "   "}, "caption must be text"),
+        ({"caption": 5}, "caption must be text"),
+        ({"caption": "x" * 2001}, "at most 2000"),
+        ({"alt_text": "y" * 126}, "at most 125"),
+        ({"tags": "dog, cat"}, "tags must be a list"),
+        ({"tags": [f"t{n}" for n in range(11)]}, "At most 10 tags"),
+        ({"tags": ["z" * 61]}, "at most 60"),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_edits_that_cannot_be_stored_are_refused_and_change_nothing(client, worker, fake_gemini, body, phrase):
+    image_id = captioned(worker, fake_gemini)
+    before = document(client, image_id)
+
+    response = patch(client, image_id, body)
+
+    assert response.status_code == 400
+    assert phrase in response.get_json()["error"]
+    assert document(client, image_id) == before
+
+
+def test_editing_an_unknown_image_is_404(client):
+    assert patch(client, 999, {"caption": "x"}).status_code == 404
+
+
+def test_an_edited_caption_survives_regeneration_and_the_new_suggestion_shows(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    patch(client, image_id, {"caption": "Rex after his bath."})
+    fake_gemini.caption = "A wet dog shakes off water."
+
+    response = client.post(f"/api/images/{image_id}/caption", headers={"X-CSRFToken": csrf_token(client)})
+
+    assert response.status_code == 202
+    assert worker.drain()
+    image = document(client, image_id)
+    assert image["caption"] == "Rex after his bath."
+    assert image["suggestion"]["caption"] == "A wet dog shakes off water."
+    assert image["caption_status"] == "completed"
+    assert len(fake_gemini.requests) == 2
+
+
+def test_regenerating_while_a_caption_is_being_written_is_409(client, services, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    services.repository.requeue(image_id, Job.CAPTION, 90)
+    assert services.repository.claim(image_id, Job.CAPTION, 90) is not None  # a worker is on it now
+
+    response = client.post(f"/api/images/{image_id}/caption", headers={"X-CSRFToken": csrf_token(client)})
+
+    assert response.status_code == 409 and "right now" in response.get_json()["error"]
+
+
+def test_the_detail_page_form_saves_edits_and_reverts_one_field(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    token = csrf_token(client)
+    page = client.get(f"/images/{image_id}").get_data(as_text=True)
+    assert 'name="caption"' in page and 'maxlength="125"' in page and "Regenerate caption" in page
+
+    client.post(
+        f"/images/{image_id}/edit",
+        data={
+            "csrf_token": token,
+            "caption": "Rex on the lawn.",
+            "alt_text": "Brown dog on a lawn",
+            "tags": "rex, Dog",
+        },
+    )
+    image = document(client, image_id)
+    assert (image["caption"], image["tags"], image["edited"]) == (
+        "Rex on the lawn.",
+        ["rex", "dog"],
+        ["caption", "tags"],
+    )
+    page = client.get(f"/images/{image_id}").get_data(as_text=True)
+    assert "Model's: A brown dog on a lawn." in page and "edited" in page
+
+    client.post(f"/images/{image_id}/edit", data={"csrf_token": token, "caption": "ignored", "revert": "caption"})
+    assert document(client, image_id)["caption"] == "A brown dog on a lawn."
+
+
+def test_backfill_counts_then_recaptions_stale_images_keeping_edits(app, client, services, worker, fake_gemini):
+    fresh = captioned(worker, fake_gemini, "fresh.jpg", "A fresh caption.")
+    stale = captioned(worker, fake_gemini, "stale.jpg", "An old caption.")
+    edited = captioned(worker, fake_gemini, "edited.jpg", "An old caption too.")
+    patch(client, edited, {"caption": "Written by a person."})
+    with services.engine.begin() as conn:  # written by another model, long ago
+        conn.execute(sa.update(table).where(table.c.id.in_([stale, edited])).values(caption_model="gemini-1.5-flash"))
+    fake_gemini.caption = "A caption from today's model."
+    runner = app.test_cli_runner()
+
+    counted = runner.invoke(args=["captions", "backfill", "--dry-run"])
+    assert counted.exit_code == 0, counted.output
+    assert counted.output.startswith("2 images to caption with gemini, gemini-3.5-flash-lite, en,")
+    assert len(fake_gemini.requests) == 3, "a dry run asks nothing"
+
+    done = runner.invoke(args=["captions", "backfill", "--concurrency", "1"])
+
+    assert done.exit_code == 0, done.output
+    assert worker.drain()
+    assert {document(client, i)["suggestion"]["caption"] for i in (stale, edited)} == {"A caption from today's model."}
+    assert document(client, edited)["caption"] == "Written by a person."
+    assert document(client, fresh)["caption"] == "A fresh caption."
+    assert runner.invoke(args=["captions", "backfill", "--dry-run"]).output.startswith("0 images")
+
+
+def test_backfill_stops_at_its_limit_and_a_second_run_does_the_rest(app, services, worker, fake_gemini):
+    ids = [captioned(worker, fake_gemini, f"{n}.jpg", f"Photo number {n}.") for n in range(3)]
+    with services.engine.begin() as conn:  # captioned in French, before CAPTION_LANGUAGE became en
+        conn.execute(sa.update(table).values(caption_language="fr"))
+    runner = app.test_cli_runner()
+
+    assert runner.invoke(args=["captions", "backfill", "--limit", "2"]).exit_code == 0
+    assert worker.drain()
+    assert runner.invoke(args=["captions", "backfill", "--dry-run"]).output.startswith("1 image to caption")
+    assert runner.invoke(args=["captions", "backfill"]).exit_code == 0
+    assert worker.drain()
+
+    assert runner.invoke(args=["captions", "backfill", "--dry-run"]).output.startswith("0 images")
+    assert [services.repository.get(image_id).caption_language for image_id in ids] == ["en"] * 3
+    assert len(fake_gemini.requests) == 6, "each image captioned once more, none twice"
+
+
+def test_json_errors_of_the_caption_routes(client):
+    token = {"X-CSRFToken": csrf_token(client), **JSON}
+    assert client.post("/api/images/999/caption", headers=token).status_code == 404
+    assert client.patch("/api/images/999", json={"caption": "x"}).status_code == 400, "CSRF applies"

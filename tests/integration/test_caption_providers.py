@@ -1,0 +1,271 @@
+"""Both caption providers through their real SDKs (google-genai, openai) against strict fake servers on
+127.0.0.1: one request per call, a structured answer, transient trouble retried later (RetryLaterError),
+everything else a CaptionProviderError naming the setting to fix."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from annotation_core.caption_request import CAPTION_SCHEMA
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from PIL import Image
+
+from annotation_core.errors import CaptionProviderError, RetryLaterError
+from lambda_functions.annotation_lambda.gemini_provider import GeminiProvider
+from lambda_functions.annotation_lambda.openai_provider import OpenAICompatibleProvider
+from tests.fake_gemini import FakeGemini
+from tests.fake_openai import FakeOpenAI
+
+MODEL = "vision-test"
+KEY = "test-key-123"
+PROMPT = "Describe this photo."
+
+
+def jpeg(size=(64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@dataclass
+class Setup:
+    """One provider, its fake server, and how that server spells its answers."""
+
+    kind: str
+    fake: Any
+    make: Any  # (**overrides) -> provider
+
+    def later(self, seconds: float = 5.0) -> float:
+        return time.monotonic() + seconds
+
+    def queue_throttle(self, seconds: int) -> None:
+        if self.kind == "gemini":
+            self.fake.respond_with(429, FakeGemini.error_body(429, retry_delay=f"{seconds}s"))
+        else:
+            self.fake.respond_with(429, headers={"retry-after": str(seconds)})
+
+    def queue_blocked(self) -> None:
+        if self.kind == "gemini":
+            self.fake.respond_with(200, FakeGemini.blocked_body("SAFETY"))
+        else:
+            self.fake.respond_with(200, FakeOpenAI.completion(None, refusal="I can't describe this image."))
+
+    def key_setting(self) -> str:
+        return "GEMINI_API_KEY" if self.kind == "gemini" else "OPENAI_API_KEY"
+
+    def model_setting(self) -> str:
+        return "GEMINI_MODEL_NAME" if self.kind == "gemini" else "OPENAI_MODEL"
+
+    def timeout_setting(self) -> str:
+        return "GEMINI_TIMEOUT_SECONDS" if self.kind == "gemini" else "OPENAI_TIMEOUT_SECONDS"
+
+
+@pytest.fixture(params=["gemini", "openai"])
+def setup(request) -> Iterator[Setup]:
+    fake = FakeGemini() if request.param == "gemini" else FakeOpenAI()
+    made = []
+
+    def make(**overrides):
+        options = {"api_key": KEY, "model": MODEL, "base_url": fake.base_url, "timeout_seconds": 5, **overrides}
+        provider = GeminiProvider(**options) if request.param == "gemini" else OpenAICompatibleProvider(**options)
+        made.append(provider)
+        return provider
+
+    with fake:
+        fake.api_key = KEY
+        yield Setup(request.param, fake, make)
+        for provider in made:
+            provider.close()
+
+
+def test_a_structured_answer_with_its_provenance(setup):
+    setup.fake.caption = "A red square on nothing."
+    reply = setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert '"caption": "A red square on nothing."' in reply.text
+    assert reply.model == MODEL
+    assert reply.input_tokens > 0 and reply.output_tokens > 0
+
+
+def test_the_request_carries_the_key_the_prompt_the_jpeg_and_the_schema(setup):
+    image = jpeg()
+    setup.make().describe(image, PROMPT, CAPTION_SCHEMA, setup.later())
+    [request] = setup.fake.requests
+    assert request.model == MODEL
+    assert request.texts == [PROMPT]
+    assert request.images == [("image/jpeg", image)]
+    if setup.kind == "gemini":
+        assert request.headers["x-goog-api-key"] == KEY
+        assert request.generation_config["responseMimeType"] == "application/json"
+        assert request.generation_config["responseJsonSchema"] == CAPTION_SCHEMA
+    else:
+        assert request.headers["authorization"] == f"Bearer {KEY}"
+        response_format = request.body["response_format"]
+        assert response_format["type"] == "json_schema" and response_format["json_schema"]["strict"] is True
+        assert response_format["json_schema"]["schema"] == CAPTION_SCHEMA
+
+
+def test_the_client_is_made_once_and_reused(setup):
+    provider = setup.make()
+    provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    client = provider._get_client()
+    provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert provider._get_client() is client
+    assert len(setup.fake.requests) == 2
+
+
+def test_a_rate_limit_is_a_throttle_with_the_wait_the_server_asks_for(setup):
+    setup.queue_throttle(37)
+    with pytest.raises(RetryLaterError, match="rate-limiting") as caught:
+        setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert (caught.value.throttled, caught.value.retry_after) == (True, 37.0)
+    assert len(setup.fake.requests) == 1, "no retry inside the call: the job waits instead"
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retried_later_and_count_as_attempts(setup, status):
+    setup.fake.respond_with(status)
+    with pytest.raises(RetryLaterError, match="unavailable") as caught:
+        setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert caught.value.throttled is False
+    assert len(setup.fake.requests) == 1
+
+
+def test_a_wrong_key_fails_for_good_naming_the_setting(setup):
+    with pytest.raises(CaptionProviderError) as caught:
+        setup.make(api_key="wrong-key").describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert setup.key_setting() in caught.value.message
+
+
+def test_an_unknown_model_fails_for_good_naming_the_setting(setup):
+    setup.fake.models = {"some-other-model"}
+    with pytest.raises(CaptionProviderError) as caught:
+        setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert setup.model_setting() in caught.value.message and MODEL in caught.value.message
+
+
+def test_a_safety_block_fails_for_good(setup):
+    setup.queue_blocked()
+    with pytest.raises(CaptionProviderError) as caught:
+        setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    assert "safety" in caught.value.message or "refused" in caught.value.message
+
+
+def test_a_slow_answer_is_abandoned_at_the_timeout_and_retried_later(setup):
+    setup.fake.delay_seconds = 5.0
+    started = time.monotonic()
+    with pytest.raises(RetryLaterError, match="did not answer within 2 s") as caught:
+        setup.make(timeout_seconds=2).describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later(30))
+    assert 1.9 < time.monotonic() - started < 3.5
+    assert setup.timeout_setting() in caught.value.message
+
+
+def test_the_deadline_shortens_the_request(setup):
+    setup.fake.delay_seconds = 5.0
+    started = time.monotonic()
+    with pytest.raises(RetryLaterError, match="did not answer within 3 s"):
+        setup.make(timeout_seconds=30).describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later(3))
+    assert time.monotonic() - started < 4.5
+
+
+def test_no_time_left_asks_nothing_and_retries_later(setup):
+    with pytest.raises(RetryLaterError, match="Not enough time"):
+        setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later(1))
+    assert setup.fake.requests == []
+
+
+def test_an_unreachable_server_is_retried_later(setup):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(RetryLaterError, match="Could not reach"):
+        setup.make(base_url=closed).describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+
+
+def test_gemini_without_a_key_fails_without_asking():
+    with FakeGemini() as fake:
+        with pytest.raises(CaptionProviderError, match="GEMINI_API_KEY"):
+            GeminiProvider(api_key="", model=MODEL, base_url=fake.base_url).describe(
+                jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5
+            )
+        assert fake.requests == []
+
+
+def test_a_local_server_needs_no_key(fake_openai):
+    provider = OpenAICompatibleProvider(base_url=fake_openai.base_url, api_key=None, model=MODEL)
+    assert "caption" in provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5).text
+    provider.close()
+
+
+def test_gemini_reads_retry_info_and_the_invalid_key_answer():
+    with FakeGemini() as fake:
+        fake.respond_with(429, FakeGemini.error_body(429, retry_delay="1.5s"))
+        fake.respond_with(429, FakeGemini.error_body(429))
+        provider = GeminiProvider(api_key=KEY, model=MODEL, base_url=fake.base_url)
+        for expected in (1.5, None):
+            with pytest.raises(RetryLaterError) as caught:
+                provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+            assert caught.value.retry_after == expected
+        provider.close()
+
+
+# --- the fakes are as strict as the services they stand for ---
+
+
+@pytest.fixture
+def gemini_client() -> Iterator[tuple[FakeGemini, genai.Client]]:
+    with FakeGemini() as fake:
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.base_url))
+        yield fake, client
+        client.close()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+def test_the_fake_gemini_refuses_image_types_gemini_refuses(gemini_client, fmt):
+    fake, client = gemini_client
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, fmt)
+    part = types.Part.from_bytes(data=buffer.getvalue(), mime_type=f"image/{fmt.lower()}")
+    with pytest.raises(genai_errors.ClientError) as caught:
+        client.models.generate_content(model=MODEL, contents=[part, PROMPT])
+    assert caught.value.code == 400 and "Unsupported MIME type" in caught.value.message
+
+
+def test_the_fake_gemini_refuses_requests_over_20_mb(gemini_client):
+    fake, client = gemini_client
+    part = types.Part.from_bytes(data=b"\xff\xd8" + bytes(16 * 1024 * 1024), mime_type="image/jpeg")  # 21+ MB as base64
+    with pytest.raises(genai_errors.ClientError) as caught:
+        client.models.generate_content(model=MODEL, contents=[part, PROMPT])
+    assert caught.value.code == 400 and "payload size exceeds" in caught.value.message
+
+
+def test_the_fake_openai_refuses_what_openai_refuses():
+    import openai
+
+    with FakeOpenAI() as fake:
+        client = openai.OpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0)
+        tiff = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(tiff, "TIFF")
+        import base64
+
+        image = {
+            "type": "image_url",
+            "image_url": {"url": "data:image/tiff;base64," + base64.b64encode(tiff.getvalue()).decode()},
+        }
+        with pytest.raises(openai.BadRequestError, match="unsupported image"):
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [image]}])
+        loose = {"type": "object", "properties": {"caption": {"type": "string"}}}
+        with pytest.raises(openai.BadRequestError, match="additionalProperties"):
+            client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "hi"}],
+                response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": loose, "strict": True}},
+            )
+        client.close()
