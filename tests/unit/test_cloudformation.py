@@ -318,11 +318,22 @@ def test_failed_invocations_land_in_a_queue_and_raise_alarms(templates):
     assert depth == set(queues)
 
 
-def test_thumbnail_role_may_write_exactly_where_the_handler_writes(templates):
+def test_thumbnail_role_may_write_and_undo_exactly_where_the_handler_writes(templates):
+    """Put a thumbnail, and delete it again when its image was deleted meanwhile: in thumbnails/ only."""
     role = templates["lambda"]["Resources"]["ThumbnailFunctionRole"]["Properties"]
-    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
-    written = statements["WriteThumbnails"]["Resource"]["Fn::Sub"][0]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    write = by_sid["WriteThumbnails"]
+    assert sorted(write["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    written, variables = write["Resource"]["Fn::Sub"]
+    assert variables["Arn"] == imported("app-ThumbnailBucketArn")
     assert thumbnail_key("uploads/abc.png").startswith(written.removeprefix("${Arn}/").rstrip("*"))
+    assert written == "${Arn}/thumbnails/*"
+    # No other statement may put or delete objects anywhere.
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if {"s3:PutObject", "s3:DeleteObject", "s3:*"} & set(actions):
+            assert statement is write, statement["Sid"]
 
 
 # --- Roles: LabRoleArn or our own ---------------------------------------------------------------------
