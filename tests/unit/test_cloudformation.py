@@ -175,7 +175,7 @@ def test_database_is_private_encrypted_mysql_8_with_a_managed_password(templates
     (database,) = resources(templates["app"], "AWS::RDS::DBInstance").values()
     properties = database["Properties"]
     assert properties["Engine"] == "mysql"
-    assert templates["app"]["Parameters"]["DBEngineVersion"]["Default"] == "8.0"
+    assert properties["EngineVersion"] == {"Ref": "DBEngineVersion"}
     assert properties["PubliclyAccessible"] is False
     assert properties["StorageEncrypted"] is True
     assert properties["ManageMasterUserPassword"] is True
@@ -185,6 +185,15 @@ def test_database_is_private_encrypted_mysql_8_with_a_managed_password(templates
         imported("network-PrivateSubnet1Id"),
         imported("network-PrivateSubnet2Id"),
     ]
+
+
+def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(templates):
+    """8.0 is in paid RDS Extended Support: new stacks get 8.4, and 8.0 stacks can be moved to it."""
+    version = templates["app"]["Parameters"]["DBEngineVersion"]
+    assert version["Default"] == "8.4"
+    assert set(version["AllowedValues"]) == {"8.0", "8.4"}
+    (database,) = resources(templates["app"], "AWS::RDS::DBInstance").values()
+    assert database["Properties"]["AllowMajorVersionUpgrade"] is True
 
 
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):

@@ -75,9 +75,13 @@ def overrides(command: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in command[start:])
 
 
-def config_with(tmp_path: Path, **settings: str) -> Path:
+def config_with(tmp_path: Path, **settings: str | None) -> Path:
+    """The example config with `settings` replaced or added; a None value removes the line."""
     text = EXAMPLE.read_text()
     for key, value in settings.items():
+        if value is None:
+            text = re.sub(rf"^{key}=.*\n", "", text, flags=re.MULTILINE)
+            continue
         text, count = re.subn(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
         if not count:
             text += f"{key}={value}\n"
@@ -158,6 +162,20 @@ def test_parameters_passed_to_each_stack_satisfy_its_template(dry_run):
                 assert re.fullmatch(parameter["AllowedPattern"], value), (name, value)
             if parameter["Type"] == "Number":
                 assert parameter.get("MinValue", -1e18) <= float(value) <= parameter.get("MaxValue", 1e18), name
+
+
+def stack_parameters(result, suffix: str) -> dict[str, str]:
+    (command,) = [c for c in deploys(result) if option(c, "--stack-name").endswith(f"-{suffix}")]
+    return overrides(command)
+
+
+def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
+    assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
+    without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
+    assert without.returncode == 0, without.stderr
+    assert stack_parameters(without, "app")["DBEngineVersion"] == "8.4"
+    older = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION="8.0"))
+    assert stack_parameters(older, "app")["DBEngineVersion"] == "8.0"
 
 
 def test_example_config_lists_every_setting_the_script_reads():
