@@ -125,6 +125,9 @@ load_config "$CONFIG"
 REGION="${CFG_AWS_REGION}"
 PREFIX="${CFG_STACK_PREFIX}"
 PROJECT="${CFG_PROJECT_NAME}"
+# The prefix names the stacks and every named resource (ECR repositories must be lower case).
+[[ "$PREFIX" =~ ^[a-z][a-z0-9-]{0,39}$ ]] \
+  || die "STACK_PREFIX=$PREFIX: use 1 to 40 lower-case letters, digits and hyphens, starting with a letter"
 [ -n "${CFG_AWS_PROFILE}" ] && export AWS_PROFILE="${CFG_AWS_PROFILE}"
 
 cd "$REPO_ROOT"
@@ -250,7 +253,7 @@ build_push_and_pin_images() {
   fi
   for entry in "${IMAGES[@]}"; do
     IFS='|' read -r name dockerfile output <<< "$entry"
-    uri="$(stack_output ecr "$output" "$registry/$PROJECT-$name")"
+    uri="$(stack_output ecr "$output" "$registry/$PREFIX-$name")"
     if [ "$SKIP_BUILD" = 0 ]; then
       step "Image $name ($dockerfile, build context: repository root)"
       run docker build --platform "${CFG_PLATFORM}" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
@@ -302,7 +305,7 @@ deploy() {
   fi
   echo "    $ACCOUNT_ID in $REGION, stacks $PREFIX-*" >&3
 
-  deploy_stack ecr 00-ecr-repositories.yaml "ProjectName=$PROJECT"
+  deploy_stack ecr 00-ecr-repositories.yaml "ProjectName=$PROJECT" "StackPrefix=$PREFIX"
 
   build_push_and_pin_images
 

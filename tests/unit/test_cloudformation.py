@@ -97,6 +97,86 @@ def test_importing_stacks_take_the_stack_prefix_as_a_parameter(templates):
         assert templates[suffix]["Parameters"]["StackPrefix"]["Type"] == "String"
 
 
+# Properties that give a resource its own name in the account (and region). A property of this list that
+# points at another resource (Ref/GetAtt of a resource) is a reference, not a name.
+NAME_PROPERTIES = {
+    "Name",
+    "FunctionName",
+    "RepositoryName",
+    "LogGroupName",
+    "RoleName",
+    "InstanceProfileName",
+    "ManagedPolicyName",
+    "QueueName",
+    "TopicName",
+    "AlarmName",
+    "BucketName",
+    "LaunchTemplateName",
+    "AutoScalingGroupName",
+    "GroupName",
+    "DBInstanceIdentifier",
+    "DBSubnetGroupName",
+    "ScheduleName",
+}
+
+
+def explicit_names(template) -> Iterator[tuple[str, str, Any]]:
+    """(resource, property, value) of every explicit name in a template."""
+    for name, resource in template["Resources"].items():
+        for key, value in resource.get("Properties", {}).items():
+            if key not in NAME_PROPERTIES:
+                continue
+            if isinstance(value, dict) and value.get("Ref", "").split(".")[0] in template["Resources"]:
+                continue
+            if isinstance(value, dict) and "Fn::GetAtt" in value:
+                continue
+            yield name, key, value
+
+
+def test_every_explicit_name_derives_from_the_stack_prefix(templates):
+    """Two copies (dev, prod) share an account: no name may come from anything but the stack prefix."""
+    named = set()
+    for suffix, template in templates.items():
+        for resource, key, value in explicit_names(template):
+            text = value.get("Fn::Sub") if isinstance(value, dict) else value
+            assert isinstance(text, str), f"{suffix}: {resource}.{key} = {value!r} is not derived from StackPrefix"
+            assert "${StackPrefix}" in text or "${AWS::StackName}" in text, f"{suffix}: {resource}.{key} = {text}"
+            named.add((suffix, resource))
+    assert {
+        ("ecr", "WebAppECRRepository"),
+        ("ecr", "AnnotationLambdaECRRepository"),
+        ("ecr", "ThumbnailLambdaECRRepository"),
+        ("lambda", "ThumbnailFunction"),
+        ("lambda", "AnnotationFunction"),
+        ("lambda", "ThumbnailLogGroup"),
+        ("lambda", "AnnotationLogGroup"),
+        ("web", "WebLogGroup"),
+    } <= named
+
+
+def test_every_stack_that_names_resources_takes_the_same_lower_case_stack_prefix(templates):
+    def constraints(parameter):
+        return {key: value for key, value in parameter.items() if key != "Description"}
+
+    prefixes = {
+        suffix: t["Parameters"]["StackPrefix"] for suffix, t in templates.items() if "StackPrefix" in t["Parameters"]
+    }
+    for suffix, template in templates.items():
+        if any(True for _ in explicit_names(template)):
+            assert suffix in prefixes, f"{suffix} names resources but takes no StackPrefix"
+    assert {"ecr", "app", "lambda", "web"} <= set(prefixes)
+    for suffix, parameter in prefixes.items():
+        assert constraints(parameter) == constraints(prefixes["ecr"]), suffix
+    pattern = prefixes["ecr"]["AllowedPattern"]
+    assert re.fullmatch(pattern, prefixes["ecr"]["Default"])
+    assert not re.fullmatch(pattern, "Image-Annotation"), "ECR repository names must be lower case"
+    longest = "p" * 40
+    assert re.fullmatch(pattern, longest) and not re.fullmatch(pattern, longest + "p")
+    for function in resources(templates["lambda"], "AWS::Lambda::Function").values():
+        name = function["Properties"]["FunctionName"]["Fn::Sub"].replace("${StackPrefix}", longest)
+        assert len(name) <= 64, f"{name} is longer than Lambda allows"
+
+
 # --- Stack 00: ECR ----------------------------------------------------------------------------------
 
 

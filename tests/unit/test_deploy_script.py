@@ -169,6 +169,29 @@ def stack_parameters(result, suffix: str) -> dict[str, str]:
     return overrides(command)
 
 
+def test_the_stack_prefix_names_every_stack_and_reaches_every_template_that_takes_it(stubs, tmp_path):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, STACK_PREFIX="dev"))
+    assert result.returncode == 0, result.stderr
+    names = [option(c, "--stack-name") for c in deploys(result)]
+    assert names == [name.replace("image-annotation-", "dev-") for name, _ in STACK_ORDER]
+    for command in deploys(result):
+        parameters = cfn_yaml.load(str(REPO / option(command, "--template-file")))["Parameters"]
+        if "StackPrefix" in parameters:
+            assert overrides(command)["StackPrefix"] == "dev", option(command, "--template-file")
+    assert option(deploys(result)[0], "--template-file").startswith("deployment/00-")
+    assert "StackPrefix" in overrides(deploys(result)[0])
+    builds = [c for c in commands(result.stdout) if c[:2] == ["docker", "build"]]
+    assert all("/dev-" in option(c, "-t") for c in builds)
+
+
+@pytest.mark.parametrize("prefix", ["Dev", "9lives", "dev_1", "x" * 41])
+def test_a_stack_prefix_that_cannot_name_resources_is_refused_before_anything_runs(stubs, tmp_path, prefix):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, STACK_PREFIX=prefix))
+    assert result.returncode != 0
+    assert f"STACK_PREFIX={prefix}" in result.stderr and "lower-case" in result.stderr
+    assert not commands(result.stdout)
+
+
 def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
     assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
     without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
