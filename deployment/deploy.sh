@@ -346,7 +346,7 @@ deploy() {
     "ProjectName=$PROJECT" \
     "StackPrefix=$PREFIX" \
     "LabRoleArn=${CFG_LAB_ROLE_ARN}" \
-    "LabInstanceProfileName=${CFG_LAB_INSTANCE_PROFILE_NAME}" \
+    "LabInstanceProfileName=${CFG_LAB_INSTANCE_PROFILE_NAME:-LabInstanceProfile}" \
     "EnableSessionManager=${CFG_ENABLE_SESSION_MANAGER}" \
     "WebAppImageUri=${IMAGE_REF_web_app}" \
     "LogLevel=${CFG_LOG_LEVEL}" \

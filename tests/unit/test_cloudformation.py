@@ -5,6 +5,7 @@ Templates are read with cfn-lint's own YAML decoder (short tags such as `!Sub` b
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -436,6 +437,83 @@ def test_roles_are_created_only_when_no_lab_role_is_given(templates, suffix):
     roles = resources(template, "AWS::IAM::Role")
     assert roles
     assert {role.get("Condition") for role in roles.values()} == {"CreateRoles"}
+
+
+LAB_ROLE = "arn:aws:iam::123456789012:role/LabRole"
+
+
+def condition_is_true(template, expression: Any, parameters: dict[str, str]) -> bool:
+    """Evaluate a condition the way CloudFormation does, for the given parameter values."""
+    if isinstance(expression, dict) and len(expression) == 1:
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return condition_is_true(template, template["Conditions"][argument], parameters)
+        if function == "Fn::Equals":
+            left, right = (str(parameters[v["Ref"]]) if isinstance(v, dict) else str(v) for v in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not condition_is_true(template, argument[0], parameters)
+        if function == "Fn::And":
+            return all(condition_is_true(template, part, parameters) for part in argument)
+        if function == "Fn::Or":
+            return any(condition_is_true(template, part, parameters) for part in argument)
+    raise AssertionError(f"cannot evaluate condition {expression!r}")
+
+
+def default_parameters(template) -> dict[str, str]:
+    return {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+
+
+def parameter_combinations(template, **fixed: str) -> Iterator[dict[str, str]]:
+    """Every combination of values that can make the template's conditions differ (`fixed` held)."""
+    declared = template.get("Parameters", {})
+    used = sorted(
+        {n["Ref"] for n in walk(template.get("Conditions", {})) if isinstance(n, dict) and "Ref" in n} - set(fixed)
+    )
+    candidates = []
+    for name in used:
+        compared = {
+            str(v)
+            for n in walk(template["Conditions"])
+            if isinstance(n, dict) and "Fn::Equals" in n and {"Ref": name} in n["Fn::Equals"]
+            for v in n["Fn::Equals"]
+            if not isinstance(v, dict)
+        }
+        values = compared | {str(v) for v in declared[name].get("AllowedValues", [])} | {"something-else"}
+        if "Default" in declared[name]:
+            values.add(str(declared[name]["Default"]))
+        candidates.append(sorted(values))
+    for combination in itertools.product(*candidates):
+        yield {**default_parameters(template), **dict(zip(used, combination, strict=True)), **fixed}
+
+
+@pytest.mark.parametrize("suffix", list(STACKS))
+def test_with_a_lab_role_no_stack_creates_any_iam_resource(templates, suffix):
+    """AWS Academy cannot create IAM resources: with LabRoleArn set, not one may be in any stack."""
+    template = templates[suffix]
+    iam = {n: r for n, r in template["Resources"].items() if r["Type"].startswith("AWS::IAM::")}
+    for name, resource in iam.items():
+        assert "Condition" in resource, f"{suffix}: {name} is created whatever LabRoleArn says"
+        assert "LabRoleArn" in template["Parameters"], suffix
+        for parameters in parameter_combinations(template, LabRoleArn=LAB_ROLE):
+            condition = {"Condition": resource["Condition"]}
+            assert not condition_is_true(template, condition, parameters), (suffix, name, parameters)
+        # ...and without a lab role the stack does create it (the evaluation above is not vacuous).
+        assert condition_is_true(template, {"Condition": resource["Condition"]}, default_parameters(template))
+
+
+def test_with_a_lab_role_the_web_instances_use_the_lab_instance_profile(templates):
+    template = templates["web"]
+    parameter = template["Parameters"]["LabInstanceProfileName"]
+    assert parameter["Default"] == "LabInstanceProfile"
+    assert not re.fullmatch(parameter["AllowedPattern"], ""), "an empty name would leave the instances without a role"
+    launch = template["Resources"]["WebLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    condition, created, lab = launch["IamInstanceProfile"]["Name"]["Fn::If"]
+    assert created == {"Ref": "WebInstanceProfile"}
+    assert template["Resources"]["WebInstanceProfile"]["Condition"] == condition
+    assert lab == {"Ref": "LabInstanceProfileName"}
+    with_lab_role = {**default_parameters(template), "LabRoleArn": LAB_ROLE}
+    assert not condition_is_true(template, {"Condition": condition}, with_lab_role)
 
 
 def test_functions_use_their_own_role_or_the_lab_role(templates):

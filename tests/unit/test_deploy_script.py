@@ -192,6 +192,17 @@ def test_a_stack_prefix_that_cannot_name_resources_is_refused_before_anything_ru
     assert not commands(result.stdout)
 
 
+@pytest.mark.parametrize(("configured", "passed"), [("", "LabInstanceProfile"), ("MyProfile", "MyProfile")])
+def test_a_lab_role_reaches_both_role_stacks_with_an_existing_instance_profile(stubs, tmp_path, configured, passed):
+    lab_role = "arn:aws:iam::123456789012:role/LabRole"
+    config = config_with(tmp_path, LAB_ROLE_ARN=lab_role, LAB_INSTANCE_PROFILE_NAME=configured)
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    assert stack_parameters(result, "lambda")["LabRoleArn"] == lab_role
+    web = stack_parameters(result, "web")
+    assert web["LabRoleArn"] == lab_role and web["LabInstanceProfileName"] == passed
+
+
 def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
     assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
     without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
