@@ -58,7 +58,7 @@ CFG_AWS_ACCOUNT_ID=""
 CFG_STACK_PREFIX=image-annotation
 CFG_PROJECT_NAME=image-annotation
 CFG_IMAGE_TAG=""
-CFG_PLATFORM=linux/amd64
+CFG_LAMBDA_ARCHITECTURE=x86_64
 CFG_LAB_ROLE_ARN=""
 CFG_LAB_INSTANCE_PROFILE_NAME=""
 CFG_ENABLE_SESSION_MANAGER=false
@@ -105,7 +105,10 @@ load_config() {
     else
       value="${value%"${value##*[![:space:]]}"}"
     fi
-    is_setting "$key" || die "$file:$number: unknown setting $key"
+    if ! is_setting "$key"; then
+      [ "$key" != PLATFORM ] || die "$file:$number: PLATFORM was replaced by LAMBDA_ARCHITECTURE (x86_64 or arm64)"
+      die "$file:$number: unknown setting $key"
+    fi
     printf -v "CFG_$key" '%s' "$value"
   done < "$file"
 }
@@ -128,6 +131,14 @@ PROJECT="${CFG_PROJECT_NAME}"
 # The prefix names the stacks and every named resource (ECR repositories must be lower case).
 [[ "$PREFIX" =~ ^[a-z][a-z0-9-]{0,39}$ ]] \
   || die "STACK_PREFIX=$PREFIX: use 1 to 40 lower-case letters, digits and hyphens, starting with a letter"
+# The Lambda images are built for the functions' architecture; the web image always for x86_64, the
+# architecture of the instance types and the AMI stack 04 allows.
+case "${CFG_LAMBDA_ARCHITECTURE}" in
+  x86_64) LAMBDA_PLATFORM=linux/amd64 ;;
+  arm64) LAMBDA_PLATFORM=linux/arm64 ;;
+  *) die "LAMBDA_ARCHITECTURE=${CFG_LAMBDA_ARCHITECTURE}: use x86_64 or arm64" ;;
+esac
+WEB_PLATFORM=linux/amd64
 [ -n "${CFG_AWS_PROFILE}" ] && export AWS_PROFILE="${CFG_AWS_PROFILE}"
 
 cd "$REPO_ROOT"
@@ -215,11 +226,11 @@ require() {
 
 # --- Images -------------------------------------------------------------------------------------------
 
-# name|Dockerfile|output of stack 00 holding the repository URI
+# name|Dockerfile|output of stack 00 holding the repository URI|docker build --platform
 IMAGES=(
-  "web-app|web_app/Dockerfile|WebAppRepositoryUri"
-  "annotation-lambda|lambda_functions/annotation_lambda/Dockerfile|AnnotationLambdaRepositoryUri"
-  "thumbnail-lambda|lambda_functions/thumbnail_lambda/Dockerfile|ThumbnailLambdaRepositoryUri"
+  "web-app|web_app/Dockerfile|WebAppRepositoryUri|$WEB_PLATFORM"
+  "annotation-lambda|lambda_functions/annotation_lambda/Dockerfile|AnnotationLambdaRepositoryUri|$LAMBDA_PLATFORM"
+  "thumbnail-lambda|lambda_functions/thumbnail_lambda/Dockerfile|ThumbnailLambdaRepositoryUri|$LAMBDA_PLATFORM"
 )
 # <repository>@sha256:<digest> of each image, set by build_push_and_pin_images.
 IMAGE_REF_web_app=""
@@ -240,7 +251,7 @@ image_tag() {
 }
 
 build_push_and_pin_images() {
-  local tag registry entry name dockerfile output uri digest
+  local tag registry entry name dockerfile output platform uri digest
   tag="$(image_tag)"
   registry="$ACCOUNT_ID.dkr.ecr.$REGION.amazonaws.com"
   if [ "$SKIP_BUILD" = 0 ]; then
@@ -252,11 +263,11 @@ build_push_and_pin_images() {
     fi
   fi
   for entry in "${IMAGES[@]}"; do
-    IFS='|' read -r name dockerfile output <<< "$entry"
+    IFS='|' read -r name dockerfile output platform <<< "$entry"
     uri="$(stack_output ecr "$output" "$registry/$PREFIX-$name")"
     if [ "$SKIP_BUILD" = 0 ]; then
-      step "Image $name ($dockerfile, build context: repository root)"
-      run docker build --platform "${CFG_PLATFORM}" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
+      step "Image $name ($dockerfile, $platform, build context: repository root)"
+      run docker build --platform "$platform" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
       run docker push "$uri:$tag"
     fi
     digest="$(query "$(dry_run_digest "$uri:$tag")" aws ecr describe-images --region "$REGION" \
@@ -332,6 +343,7 @@ deploy() {
     "LabRoleArn=${CFG_LAB_ROLE_ARN}" \
     "ThumbnailLambdaImageUri=${IMAGE_REF_thumbnail_lambda}" \
     "AnnotationLambdaImageUri=${IMAGE_REF_annotation_lambda}" \
+    "LambdaArchitecture=${CFG_LAMBDA_ARCHITECTURE}" \
     "GeminiModelName=${CFG_GEMINI_MODEL_NAME}" \
     "GeminiPrompt=${CFG_GEMINI_PROMPT}" \
     "ThumbnailWidth=${CFG_THUMBNAIL_WIDTH}" \

@@ -317,6 +317,10 @@ def test_both_functions_run_digest_pinned_images_in_the_private_subnets(template
             imported("network-PrivateSubnet1Id"),
             imported("network-PrivateSubnet2Id"),
         ]
+    architecture = template["Parameters"]["LambdaArchitecture"]
+    assert architecture["Default"] == "x86_64" and set(architecture["AllowedValues"]) == {"x86_64", "arm64"}
+    for name, function in functions.items():
+        assert function["Properties"]["Architectures"] == [{"Ref": "LambdaArchitecture"}], name
     assert functions["AnnotationFunction"]["Properties"]["Timeout"] == 60
     assert functions["ThumbnailFunction"]["Properties"]["Timeout"] == 30
     lease = template["Parameters"]["JobLeaseSeconds"]

@@ -203,6 +203,40 @@ def test_a_lab_role_reaches_both_role_stacks_with_an_existing_instance_profile(s
     assert web["LabRoleArn"] == lab_role and web["LabInstanceProfileName"] == passed
 
 
+@pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "linux/amd64"), ("arm64", "linux/arm64")])
+def test_lambda_architecture_sets_the_lambda_images_platform_and_the_functions(stubs, tmp_path, architecture, platform):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, LAMBDA_ARCHITECTURE=architecture))
+    assert result.returncode == 0, result.stderr
+    builds = {option(c, "-f"): option(c, "--platform") for c in commands(result.stdout) if c[:2] == ["docker", "build"]}
+    assert builds == {
+        DOCKERFILES["annotation-lambda"]: platform,
+        DOCKERFILES["thumbnail-lambda"]: platform,
+        DOCKERFILES["web-app"]: "linux/amd64",  # the instance types and the AMI of stack 04 are x86_64
+    }
+    assert stack_parameters(result, "lambda")["LambdaArchitecture"] == architecture
+
+
+def test_web_instances_and_their_image_are_x86_64():
+    parameters = cfn_yaml.load(str(REPO / STACK_ORDER[4][1]))["Parameters"]
+    assert parameters["LatestAmiId"]["Default"].endswith("-x86_64")
+    assert all(t.startswith(("t3.", "t3a.")) for t in parameters["InstanceType"]["AllowedValues"])
+    assert re.search(r"^WEB_PLATFORM=linux/amd64$", SCRIPT.read_text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"LAMBDA_ARCHITECTURE": "amd64"}, "LAMBDA_ARCHITECTURE=amd64: use x86_64 or arm64"),
+        ({"PLATFORM": "linux/arm64"}, "PLATFORM was replaced by LAMBDA_ARCHITECTURE"),
+    ],
+)
+def test_an_architecture_the_functions_cannot_run_is_refused(stubs, tmp_path, setting, message):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, **setting))
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not commands(result.stdout)
+
+
 def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
     assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
     without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
