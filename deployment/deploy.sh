@@ -78,6 +78,7 @@ CFG_MAX_UPLOAD_MB=20
 CFG_DB_ENGINE_VERSION=8.4
 CFG_DB_INSTANCE_CLASS=db.t4g.micro
 CFG_DB_ALLOCATED_STORAGE=20
+CFG_DB_MAX_ALLOCATED_STORAGE=""
 CFG_DB_MULTI_AZ=false
 CFG_DB_BACKUP_RETENTION_DAYS=7
 CFG_DB_DELETION_PROTECTION=false
@@ -306,7 +307,30 @@ store_gemini_api_key() {
 
 # --- Deploy ---------------------------------------------------------------------------------------------
 
+# The storage autoscaling ceiling in GiB: DB_MAX_ALLOCATED_STORAGE, or when empty max(100, 5 x allocated)
+# up to 2000 (the template's limit). RDS refuses a ceiling less than 10 % above the allocated storage.
+DB_MAX_ALLOCATED_STORAGE_LIMIT=2000
+db_max_allocated_storage() {
+  local allocated="${CFG_DB_ALLOCATED_STORAGE}" ceiling="${CFG_DB_MAX_ALLOCATED_STORAGE}" least
+  [[ "$allocated" =~ ^[1-9][0-9]*$ ]] || die "DB_ALLOCATED_STORAGE=$allocated: a whole number of GiB"
+  if [ -z "$ceiling" ]; then
+    ceiling=$((allocated * 5))
+    [ "$ceiling" -ge 100 ] || ceiling=100
+    [ "$ceiling" -le "$DB_MAX_ALLOCATED_STORAGE_LIMIT" ] || ceiling="$DB_MAX_ALLOCATED_STORAGE_LIMIT"
+  fi
+  [[ "$ceiling" =~ ^[1-9][0-9]*$ ]] || die "DB_MAX_ALLOCATED_STORAGE=$ceiling: a whole number of GiB (or empty)"
+  least=$(((allocated * 11 + 9) / 10))
+  [ "$ceiling" -ge "$least" ] || die "DB_MAX_ALLOCATED_STORAGE=$ceiling: the storage autoscaling ceiling must be \
+at least 10 % above DB_ALLOCATED_STORAGE=$allocated, that is at least $least GiB (RDS refuses less); \
+raise it or leave it empty to have it computed"
+  [ "$ceiling" -le "$DB_MAX_ALLOCATED_STORAGE_LIMIT" ] \
+    || die "DB_MAX_ALLOCATED_STORAGE=$ceiling: at most $DB_MAX_ALLOCATED_STORAGE_LIMIT GiB"
+  printf '%s' "$ceiling"
+}
+
 deploy() {
+  local db_max_storage
+  db_max_storage="$(db_max_allocated_storage)" || exit 1
   require aws
   [ "$SKIP_BUILD" = 1 ] || require docker
   step "Account"
@@ -330,6 +354,7 @@ deploy() {
     "DBEngineVersion=${CFG_DB_ENGINE_VERSION}" \
     "DBInstanceClass=${CFG_DB_INSTANCE_CLASS}" \
     "DBAllocatedStorage=${CFG_DB_ALLOCATED_STORAGE}" \
+    "DBMaxAllocatedStorage=$db_max_storage" \
     "DBMultiAZ=${CFG_DB_MULTI_AZ}" \
     "DBBackupRetentionDays=${CFG_DB_BACKUP_RETENTION_DAYS}" \
     "DBDeletionProtection=${CFG_DB_DELETION_PROTECTION}"

@@ -237,6 +237,49 @@ def test_an_architecture_the_functions_cannot_run_is_refused(stubs, tmp_path, se
     assert not commands(result.stdout)
 
 
+@pytest.mark.parametrize(
+    ("allocated", "configured", "ceiling"),
+    [
+        ("20", "", "100"),  # the default: max(100, 5 x allocated)
+        ("50", "", "250"),
+        ("1000", "", "2000"),  # capped at the template's MaxValue
+        ("20", "22", "22"),  # exactly 10 % above is enough
+        ("100", "110", "110"),
+        ("200", "300", "300"),
+    ],
+)
+def test_storage_ceiling_follows_the_allocated_storage(stubs, tmp_path, allocated, configured, ceiling):
+    config = config_with(tmp_path, DB_ALLOCATED_STORAGE=allocated, DB_MAX_ALLOCATED_STORAGE=configured)
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    passed = stack_parameters(result, "app")
+    assert passed["DBAllocatedStorage"] == allocated and passed["DBMaxAllocatedStorage"] == ceiling
+    template = cfn_yaml.load(str(REPO / STACK_ORDER[2][1]))["Parameters"]["DBMaxAllocatedStorage"]
+    assert int(ceiling) <= template["MaxValue"]
+    assert int(ceiling) * 10 >= int(allocated) * 11
+
+
+@pytest.mark.parametrize(
+    ("allocated", "configured", "message"),
+    [
+        ("20", "21", "at least 22 GiB"),
+        ("100", "109", "at least 110 GiB"),
+        ("500", "400", "at least 550 GiB"),
+        ("20", "2001", "at most 2000 GiB"),
+        ("20", "lots", "a whole number of GiB"),
+        ("twenty", "", "DB_ALLOCATED_STORAGE=twenty"),
+    ],
+)
+def test_a_storage_ceiling_rds_would_refuse_stops_the_deploy_before_it_starts(
+    stubs, tmp_path, allocated, configured, message
+):
+    config = config_with(tmp_path, DB_ALLOCATED_STORAGE=allocated, DB_MAX_ALLOCATED_STORAGE=configured)
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not deploys(result), "no stack may be deployed with a ceiling RDS refuses"
+
+
 def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
     assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
     without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
