@@ -2,7 +2,7 @@
 # Deploy the Image Annotation System to AWS in one command:
 #   build and push the three images, read their digests, deploy stacks 00-04 in order, print the URL.
 #
-#   deployment/deploy.sh [--config FILE] [--dry-run] [--skip-build]
+#   deployment/deploy.sh [--config FILE] [--dry-run] [--skip-build] [--yes]
 #   deployment/deploy.sh [--config FILE] [--dry-run] --teardown [--yes]
 #
 # Settings come from one file, deployment/config.env by default (copy config.example.env; the real
@@ -28,7 +28,8 @@ Options:
   --dry-run       print every AWS/Docker command without running it (placeholder digests)
   --skip-build    do not build or push; deploy the images already in ECR under IMAGE_TAG
   --teardown      delete the stacks in reverse order (empties the buckets first)
-  --yes           do not ask before tearing down
+  --yes           do not ask before tearing down, or before deleting a stack whose first
+                  creation rolled back (ROLLBACK_COMPLETE) so that it can be created again
   -h, --help      show this help
 EOF
 }
@@ -206,14 +207,65 @@ stack_exists() {
   aws cloudformation describe-stacks --region "$REGION" --stack-name "$(stack_name "$1")" > /dev/null 2>&1
 }
 
+# The stack's status (CREATE_COMPLETE, ROLLBACK_COMPLETE, ...), or NONE when there is no such stack.
+# A dry run prints the query and answers NONE.
+stack_status() {
+  local name errors status
+  name="$(stack_name "$1")"
+  trace aws cloudformation describe-stacks --region "$REGION" --stack-name "$name" \
+    --query 'Stacks[0].StackStatus' --output text
+  if [ "$DRY_RUN" = 1 ]; then
+    printf 'NONE'
+    return 0
+  fi
+  errors="$(mktemp)"
+  if status="$(aws cloudformation describe-stacks --region "$REGION" --stack-name "$name" \
+      --query 'Stacks[0].StackStatus' --output text 2> "$errors")"; then
+    rm -f "$errors"
+    printf '%s' "$status"
+  elif grep -q 'does not exist' "$errors"; then
+    rm -f "$errors"
+    printf 'NONE'
+  else
+    cat "$errors" >&2
+    rm -f "$errors"
+    die "cannot read the status of stack $name (see the error above)"
+  fi
+}
+
+# A stack whose first creation failed is left in ROLLBACK_COMPLETE: CloudFormation can neither update
+# it nor create it again until it is deleted. Offer to delete it (--yes: without asking), so that the
+# deploy that follows creates it afresh.
+recover_rolled_back_stack() {
+  local suffix="$1" name status answer=""
+  name="$(stack_name "$suffix")"
+  status="$(stack_status "$suffix")" || exit 1
+  [ "$status" = ROLLBACK_COMPLETE ] || return 0
+  echo "Stack $name is in ROLLBACK_COMPLETE: its first creation failed and was rolled back, and" >&3
+  echo "CloudFormation cannot update such a stack; it has to be deleted and created again. Why it failed:" >&3
+  echo "  aws cloudformation describe-stack-events --region $REGION --stack-name $name" >&3
+  if [ "$ASSUME_YES" = 0 ]; then
+    read -r -p "Delete $name and create it again? [y/N] " answer || answer=""
+    case "$answer" in
+      y | Y | yes | Yes | YES) ;;
+      *) die "cancelled: $name is still in ROLLBACK_COMPLETE (run again with --yes to delete and recreate it)" ;;
+    esac
+  fi
+  step "Delete the rolled-back stack $name, then create it again"
+  run aws cloudformation delete-stack --region "$REGION" --stack-name "$name"
+  run aws cloudformation wait stack-delete-complete --region "$REGION" --stack-name "$name"
+}
+
 deploy_stack() {  # stack suffix, template file, Key=Value parameters...
   local suffix="$1" template="deployment/$2"
   shift 2
   step "Stack $(stack_name "$suffix") from $template"
+  recover_rolled_back_stack "$suffix"
   if ! run aws cloudformation deploy --region "$REGION" --stack-name "$(stack_name "$suffix")" \
       --template-file "$template" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --tags "Project=$PROJECT" --parameter-overrides "$@"; then
-    die "stack $(stack_name "$suffix") failed; see: aws cloudformation describe-stack-events --region $REGION --stack-name $(stack_name "$suffix")"
+    die "stack $(stack_name "$suffix") failed; see: aws cloudformation describe-stack-events --region $REGION --stack-name $(stack_name "$suffix")
+(if it was being created and rolled back, the next deploy.sh run offers to delete and recreate it)"
   fi
 }
 

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -318,6 +320,190 @@ def test_real_config_is_git_ignored():
         ["git", "check-ignore", "--quiet", "deployment/config.env"], cwd=REPO, capture_output=True, timeout=10
     )
     assert result.returncode == 0, "deployment/config.env would be committed"
+
+
+# --- Real runs against a fake AWS CLI -----------------------------------------------------------------
+
+# An `aws` stand-in that keeps the account's state in a JSON file ("world"): stacks and their status,
+# Lambda concurrency settings. It answers what deploy.sh asks and records every call.
+FAKE_AWS = r"""
+import json, re, sys
+
+WORLD = sys.argv[1]
+args = sys.argv[2:]
+with open(WORLD) as f:
+    world = json.load(f)
+world["calls"].append(args)
+
+
+def option(name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+def finish(out="", code=0, err=""):
+    with open(WORLD, "w") as f:
+        json.dump(world, f)
+    if out:
+        print(out)
+    if err:
+        print(err, file=sys.stderr)
+    sys.exit(code)
+
+
+command, stack, stacks = " ".join(args[:2]), option("--stack-name"), world["stacks"]
+if command == "sts get-caller-identity":
+    finish("123456789012")
+if command == "cloudformation describe-stacks":
+    if world.get("describe_error"):
+        finish(code=254, err=world["describe_error"])
+    if stack not in stacks:
+        finish(code=254, err=f"An error occurred (ValidationError) when calling the DescribeStacks "
+                             f"operation: Stack with id {stack} does not exist")
+    query = option("--query")
+    if query == "Stacks[0].StackStatus":
+        finish(stacks[stack])
+    key = re.search(r"OutputKey=='(\w+)'", query).group(1)
+    if key.endswith("RepositoryUri"):
+        finish("123456789012.dkr.ecr.us-east-1.amazonaws.com/" + key.lower())
+    finish(f"fake-{key}")
+if command == "cloudformation deploy":
+    if stacks.get(stack) == "ROLLBACK_COMPLETE":
+        finish(code=255, err=f"An error occurred (ValidationError) when calling the CreateChangeSet "
+                             f"operation: Stack:{stack} is in ROLLBACK_COMPLETE state and can not be updated.")
+    stacks[stack] = "UPDATE_COMPLETE" if stack in stacks else "CREATE_COMPLETE"
+    finish()
+if command == "cloudformation delete-stack":
+    stacks.pop(stack, None)
+    finish()
+if command == "cloudformation wait":
+    finish()
+if command == "ecr describe-images":
+    finish("sha256:" + "ab" * 32)
+finish(code=97, err=f"fake aws: unexpected call {args}")
+"""
+
+
+class FakeAws:
+    def __init__(self, folder: Path, stacks: dict[str, str], **state) -> None:
+        self.folder = folder
+        self.world = folder / "world.json"
+        self.world.write_text(json.dumps({"calls": [], "stacks": stacks, **state}))
+        program = folder / "fake_aws.py"
+        program.write_text(FAKE_AWS)
+        stub = folder / "aws"
+        stub.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{program}" "{self.world}" "$@"\n')
+        stub.chmod(0o755)
+        docker = folder / "docker"
+        docker.write_text("#!/bin/sh\necho docker must not run >&2\nexit 97\n")
+        docker.chmod(0o755)
+
+    @property
+    def state(self) -> dict:
+        return json.loads(self.world.read_text())
+
+    def calls(self, *prefix: str) -> list[list[str]]:
+        return [c for c in self.state["calls"] if c[: len(prefix)] == list(prefix)]
+
+    def run(self, tmp_path: Path, *args: str, stdin: str = "", **settings: str) -> subprocess.CompletedProcess[str]:
+        config = config_with(tmp_path, IMAGE_TAG="test-tag", **settings)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env["PATH"] = f"{self.folder}{os.pathsep}{env.get('PATH', '')}"
+        return subprocess.run(
+            ["bash", str(SCRIPT), "--config", str(config), "--skip-build", *args],
+            cwd=REPO,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def fake_aws(tmp_path: Path, stacks: dict[str, str], **state) -> FakeAws:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    return FakeAws(folder, stacks, **state)
+
+
+def healthy_stacks(**overrides: str) -> dict[str, str]:
+    return {**{name: "CREATE_COMPLETE" for name, _ in STACK_ORDER}, **overrides}
+
+
+APP = STACK_ORDER[2][0]
+
+
+def test_a_stack_whose_first_creation_rolled_back_is_deleted_and_created_again_with_yes(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(**{APP: "ROLLBACK_COMPLETE"}))
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "ROLLBACK_COMPLETE" in result.stdout
+    calls = aws.state["calls"]
+    delete = calls.index(["cloudformation", "delete-stack", "--region", "us-east-1", "--stack-name", APP])
+    wait = calls.index(
+        ["cloudformation", "wait", "stack-delete-complete", "--region", "us-east-1", "--stack-name", APP]
+    )
+    (deploy,) = [
+        i for i, c in enumerate(calls) if c[:2] == ["cloudformation", "deploy"] and option(c, "--stack-name") == APP
+    ]
+    assert delete < wait < deploy
+    assert [option(c, "--stack-name") for c in aws.calls("cloudformation", "delete-stack")] == [APP]
+    assert [option(c, "--stack-name") for c in aws.calls("cloudformation", "deploy")] == [n for n, _ in STACK_ORDER]
+    assert aws.state["stacks"][APP] == "CREATE_COMPLETE"
+
+
+@pytest.mark.parametrize("answer", ["y\n", "yes\n"])
+def test_without_yes_the_script_asks_before_deleting_a_rolled_back_stack(tmp_path, answer):
+    aws = fake_aws(tmp_path, healthy_stacks(**{APP: "ROLLBACK_COMPLETE"}))
+    result = aws.run(tmp_path, stdin=answer)
+    assert result.returncode == 0, result.stderr
+    assert [option(c, "--stack-name") for c in aws.calls("cloudformation", "delete-stack")] == [APP]
+    assert aws.state["stacks"][APP] == "CREATE_COMPLETE"
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""])
+def test_anything_but_yes_leaves_a_rolled_back_stack_alone_and_stops(tmp_path, answer):
+    aws = fake_aws(tmp_path, healthy_stacks(**{APP: "ROLLBACK_COMPLETE"}))
+    result = aws.run(tmp_path, stdin=answer)
+    assert result.returncode != 0
+    assert "cancelled" in result.stderr and "--yes" in result.stderr
+    assert not aws.calls("cloudformation", "delete-stack")
+    deployed = [option(c, "--stack-name") for c in aws.calls("cloudformation", "deploy")]
+    assert deployed == [STACK_ORDER[0][0], STACK_ORDER[1][0]], "nothing after the rolled-back stack may run"
+
+
+def test_every_stack_status_is_checked_before_its_deploy_and_healthy_stacks_are_never_deleted(tmp_path):
+    stacks = healthy_stacks(**{APP: "UPDATE_ROLLBACK_COMPLETE"})
+    del stacks[STACK_ORDER[4][0]]  # the web stack does not exist yet
+    aws = fake_aws(tmp_path, stacks)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not aws.calls("cloudformation", "delete-stack")
+    calls = aws.state["calls"]
+    for name, _ in STACK_ORDER:
+        (deploy,) = [
+            i
+            for i, c in enumerate(calls)
+            if c[:2] == ["cloudformation", "deploy"] and option(c, "--stack-name") == name
+        ]
+        checks = [
+            i
+            for i, c in enumerate(calls[:deploy])
+            if c[:2] == ["cloudformation", "describe-stacks"]
+            and option(c, "--stack-name") == name
+            and option(c, "--query") == "Stacks[0].StackStatus"
+        ]
+        assert checks, f"{name} was deployed without looking at its status"
+    assert aws.state["stacks"][STACK_ORDER[4][0]] == "CREATE_COMPLETE"
+    assert re.search(r"^Web app: fake-LoadBalancerUrl$", result.stdout, re.MULTILINE)
+
+
+def test_a_status_that_cannot_be_read_stops_the_deploy_with_the_reason(tmp_path):
+    error = "An error occurred (ExpiredToken) when calling the DescribeStacks operation: expired"
+    aws = fake_aws(tmp_path, {}, describe_error=error)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode != 0
+    assert error in result.stderr and "cannot read the status of stack image-annotation-ecr" in result.stderr
+    assert not aws.calls("cloudformation", "deploy")
 
 
 # --- Teardown -------------------------------------------------------------------------------------------
