@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from annotation_core.events import DETAIL_TYPE, RETRY_SOURCE
 from annotation_core.settings import SETTINGS
 from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
 
@@ -355,40 +354,128 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
     assert templates["lambda"]["Parameters"]["GeminiModelName"]["Default"] == "gemini-3.5-flash-lite"
 
 
-def test_rule_sends_uploads_and_retries_of_the_image_bucket_to_both_functions(templates):
-    template = templates["lambda"]
-    (rule_name, rule), *others = resources(template, "AWS::Events::Rule").items()
-    assert not others
-    properties = rule["Properties"]
-    assert properties["EventBusName"] == "default"
-    assert properties["EventPattern"] == {
-        "source": ["aws.s3", RETRY_SOURCE],
-        "detail-type": [DETAIL_TYPE],
-        "detail": {
-            "bucket": {"name": [imported("app-ImageBucketName")]},
-            "object": {"key": [{"prefix": "uploads/"}]},
-        },
+IMAGE_BUCKET = "the-image-bucket"
+# What the application publishes with PutEvents when a job is due again (the web app's retry, the sweeper).
+JOB_DUE_SOURCE = "image-annotation.retry"
+JOB_DUE_DETAIL_TYPE = "Image Job Due"
+JOB_FUNCTIONS = {"thumbnail": "ThumbnailFunction", "caption": "AnnotationFunction"}
+
+
+def s3_object_created(key: str, bucket: str = IMAGE_BUCKET) -> dict:
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1234}},
     }
-    targets = {target["Arn"]["Fn::GetAtt"][0]: target for target in properties["Targets"]}
-    assert set(targets) == {"ThumbnailFunction", "AnnotationFunction"}
+
+
+def job_due(job: str, image_id: int = 42) -> dict:
+    return {"source": JOB_DUE_SOURCE, "detail-type": JOB_DUE_DETAIL_TYPE, "detail": {"image_id": image_id, "job": job}}
+
+
+def matches(pattern: dict, event: dict) -> bool:
+    """EventBridge matching for the pattern forms the templates use: value lists and prefixes."""
+    for key, expected in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(expected, dict):
+            if not (isinstance(event[key], dict) and matches(expected, event[key])):
+                return False
+            continue
+        value = event[key]
+        if not any(
+            (value.startswith(option["prefix"]) if isinstance(option, dict) else value == option) for option in expected
+        ):
+            return False
+    return True
+
+
+def rules_with_patterns(template) -> dict[str, tuple[dict, dict]]:
+    """Event rules (name -> (pattern with the image bucket's name filled in, properties))."""
+    bucket_import = imported("app-ImageBucketName")
+
+    def fill(node):
+        if node == bucket_import:
+            return IMAGE_BUCKET
+        if isinstance(node, dict):
+            return {key: fill(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fill(value) for value in node]
+        return node
+
+    rules = resources(template, "AWS::Events::Rule")
+    return {
+        n: (fill(r["Properties"]["EventPattern"]), r["Properties"])
+        for n, r in rules.items()
+        if "EventPattern" in r["Properties"]
+    }
+
+
+def invoked_functions(template, event: dict) -> list[str]:
+    invoked = []
+    for pattern, properties in rules_with_patterns(template).values():
+        if matches(pattern, event):
+            invoked += [target["Arn"]["Fn::GetAtt"][0] for target in properties["Targets"]]
+    return sorted(invoked)
+
+
+def test_s3_upload_events_reach_both_functions_once(templates):
+    template = templates["lambda"]
+    both = sorted(JOB_FUNCTIONS.values())
+    assert invoked_functions(template, s3_object_created("uploads/abc.jpg")) == both
+    assert invoked_functions(template, s3_object_created("thumbnails/abc.jpg")) == []
+    assert invoked_functions(template, s3_object_created("uploads/abc.jpg", bucket="someone-elses")) == []
+    old_retry = {**s3_object_created("uploads/abc.jpg"), "source": JOB_DUE_SOURCE}
+    assert invoked_functions(template, old_retry) == [], "only S3 itself announces uploads"
+    (upload_rule,) = [p for p, _ in rules_with_patterns(template).values() if p["source"] == ["aws.s3"]]
+    assert upload_rule["detail"]["bucket"]["name"] == [IMAGE_BUCKET]
+
+
+@pytest.mark.parametrize("job", list(JOB_FUNCTIONS))
+def test_a_job_due_event_reaches_only_the_function_of_its_job(templates, job):
+    template = templates["lambda"]
+    assert invoked_functions(template, job_due(job)) == [JOB_FUNCTIONS[job]]
+    assert invoked_functions(template, {**job_due(job), "detail-type": "Object Created"}) == []
+    assert invoked_functions(template, {**job_due(job), "source": "someone.else"}) == []
+
+
+def test_a_job_due_event_for_no_known_job_reaches_nothing(templates):
+    assert invoked_functions(templates["lambda"], job_due("rendition")) == []
+
+
+def test_every_rule_target_retries_then_dead_letters_and_may_invoke_its_function(templates):
+    template = templates["lambda"]
     queues = resources(template, "AWS::SQS::Queue")
-    for target in targets.values():
-        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-        (dead_letter_queue, attribute) = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
-        assert dead_letter_queue in queues and attribute == "Arn"
+    rules = resources(template, "AWS::Events::Rule")
+    assert rules
+    targeted = set()
+    dead_lettering = set()
+    for rule_name, rule in rules.items():
+        properties = rule["Properties"]
+        assert properties.get("EventBusName", "default") == "default", rule_name
+        for target in properties["Targets"]:
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 0
+            (dead_letter_queue, attribute) = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+            assert dead_letter_queue in queues and attribute == "Arn"
+            dead_lettering.add(rule_name)
+            targeted.add((target["Arn"]["Fn::GetAtt"][0], rule_name))
+    # EventBridge may invoke each function for exactly the rules that target it.
+    permissions = resources(template, "AWS::Lambda::Permission").values()
+    allowed = {
+        (p["Properties"]["FunctionName"]["Ref"], p["Properties"]["SourceArn"]["Fn::GetAtt"][0])
+        for p in permissions
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+        and p["Properties"]["Action"] == "lambda:InvokeFunction"
+    }
+    assert allowed == targeted
+    assert all(p["Properties"]["SourceArn"]["Fn::GetAtt"][1] == "Arn" for p in permissions)
+    # The dead-letter queue takes messages from those rules, and only from them.
     (policy,) = resources(template, "AWS::SQS::QueuePolicy").values()
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
-    permissions = resources(template, "AWS::Lambda::Permission").values()
-    allowed = {
-        p["Properties"]["FunctionName"]["Ref"]
-        for p in permissions
-        if p["Properties"]["Principal"] == "events.amazonaws.com"
-        and p["Properties"]["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
-        and p["Properties"]["Action"] == "lambda:InvokeFunction"
-    }
-    assert allowed == set(targets)
+    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert {s["Fn::GetAtt"][0] for s in sources} == dead_lettering
+    assert all(s["Fn::GetAtt"][1] == "Arn" for s in sources)
 
 
 def test_failed_invocations_land_in_a_queue_and_raise_alarms(templates):
