@@ -320,10 +320,33 @@ def test_both_functions_run_digest_pinned_images_in_the_private_subnets(template
     assert architecture["Default"] == "x86_64" and set(architecture["AllowedValues"]) == {"x86_64", "arm64"}
     for name, function in functions.items():
         assert function["Properties"]["Architectures"] == [{"Ref": "LambdaArchitecture"}], name
-    assert functions["AnnotationFunction"]["Properties"]["Timeout"] == 60
-    assert functions["ThumbnailFunction"]["Properties"]["Timeout"] == 30
-    lease = template["Parameters"]["JobLeaseSeconds"]
-    assert lease["Default"] == 90 and lease["MinValue"] > 60
+
+
+def test_time_budgets_nest_provider_request_inside_function_timeout_inside_lease(templates):
+    """One provider request per attempt < the function's timeout < the lease that lets another take over."""
+    template = templates["lambda"]
+    functions = resources(template, "AWS::Lambda::Function")
+    timeouts = {name: f["Properties"]["Timeout"] for name, f in functions.items()}
+    assert timeouts["AnnotationFunction"] == 60
+    assert timeouts["ThumbnailFunction"] == 60, "large PNG/WebP decodes take seconds"
+    gemini = template["Parameters"]["GeminiTimeoutSeconds"]
+    assert gemini["Default"] == 30
+    assert gemini["MaxValue"] < timeouts["AnnotationFunction"], "a request may not outlast its function"
+    for suffix in ("lambda", "web"):
+        lease = templates[suffix]["Parameters"]["JobLeaseSeconds"]
+        assert lease["Default"] == 90
+        assert lease["MinValue"] > max(timeouts.values()), f"{suffix}: a lease could expire under a running attempt"
+        assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"]
+
+
+def test_both_stacks_agree_on_the_job_settings(templates):
+    for name in ("JobLeaseSeconds", "JobMaxAttempts"):
+        lambda_parameter = templates["lambda"]["Parameters"][name]
+        web_parameter = templates["web"]["Parameters"][name]
+        constraints = ("Type", "Default", "MinValue", "MaxValue")
+        assert {k: lambda_parameter.get(k) for k in constraints} == {k: web_parameter.get(k) for k in constraints}
+    attempts = templates["lambda"]["Parameters"]["JobMaxAttempts"]
+    assert (attempts["Default"], attempts["MinValue"], attempts["MaxValue"]) == (5, 1, 20)
 
 
 def test_function_environments_name_only_settings_and_pass_secret_arns(templates):
@@ -338,19 +361,25 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
         "S3_THUMBNAIL_BUCKET",
         "LOG_LEVEL",
         "JOB_LEASE_SECONDS",
+        "JOB_MAX_ATTEMPTS",
+        "DATA_DIR",
     }
     expected = {
         "ThumbnailFunction": common | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT"},
-        "AnnotationFunction": common | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT"},
+        "AnnotationFunction": common
+        | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"},
     }
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
-        assert expected[name] <= set(variables), name
+        assert set(variables) == expected[name], name
+        assert variables["JOB_MAX_ATTEMPTS"] == {"Ref": "JobMaxAttempts"}, name
+        assert variables["JOB_LEASE_SECONDS"] == {"Ref": "JobLeaseSeconds"}, name
         assert set(variables) <= SETTING_NAMES, set(variables) - SETTING_NAMES
         assert not set(variables) & SECRET_VALUE_SETTINGS
     annotation = functions["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
     assert annotation["GEMINI_API_KEY_SECRET_ARN"] == imported("app-GeminiApiKeySecretArn")
     assert annotation["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
+    assert annotation["GEMINI_TIMEOUT_SECONDS"] == {"Ref": "GeminiTimeoutSeconds"}
     assert templates["lambda"]["Parameters"]["GeminiModelName"]["Default"] == "gemini-3.5-flash-lite"
 
 
@@ -661,6 +690,7 @@ def test_web_container_gets_its_settings_and_only_secret_arns(templates):
     assert set(settings) <= SETTING_NAMES | RUNTIME_VARIABLES, set(settings) - SETTING_NAMES - RUNTIME_VARIABLES
     assert not set(settings) & SECRET_VALUE_SETTINGS
     assert settings["EVENT_BUS_NAME"] == "default"
+    assert settings["JOB_MAX_ATTEMPTS"] == "5" and settings["JOB_LEASE_SECONDS"] == "90"
     for name in ("DB_HOST", "DB_SECRET_ARN", "S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET", "FLASK_SECRET_KEY_SECRET_ARN"):
         assert settings[name].startswith("placeholder-"), name
     _, variables = user_data(templates)

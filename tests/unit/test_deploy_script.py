@@ -282,6 +282,18 @@ def test_a_storage_ceiling_rds_would_refuse_stops_the_deploy_before_it_starts(
     assert not deploys(result), "no stack may be deployed with a ceiling RDS refuses"
 
 
+def test_job_settings_reach_the_functions_and_the_web_tier(stubs, tmp_path, dry_run):
+    assert stack_parameters(dry_run, "lambda")["JobMaxAttempts"] == "5"
+    assert stack_parameters(dry_run, "lambda")["GeminiTimeoutSeconds"] == "30"
+    config = config_with(tmp_path, JOB_MAX_ATTEMPTS="7", JOB_LEASE_SECONDS="120", GEMINI_TIMEOUT_SECONDS="20")
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    functions, web = stack_parameters(result, "lambda"), stack_parameters(result, "web")
+    assert functions["JobMaxAttempts"] == web["JobMaxAttempts"] == "7"
+    assert functions["JobLeaseSeconds"] == web["JobLeaseSeconds"] == "120"
+    assert functions["GeminiTimeoutSeconds"] == "20"
+
+
 def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
     assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
     without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
