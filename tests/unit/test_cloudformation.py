@@ -150,6 +150,8 @@ def test_every_explicit_name_derives_from_the_stack_prefix(templates):
         ("lambda", "AnnotationFunction"),
         ("lambda", "ThumbnailLogGroup"),
         ("lambda", "AnnotationLogGroup"),
+        ("lambda", "SweeperFunction"),
+        ("lambda", "SweeperLogGroup"),
         ("web", "WebLogGroup"),
     } <= named
 
@@ -303,10 +305,10 @@ def test_no_secret_value_appears_in_any_template(templates):
 # --- Stack 03: Lambdas and events -------------------------------------------------------------------
 
 
-def test_both_functions_run_digest_pinned_images_in_the_private_subnets(templates):
+def test_every_function_runs_a_digest_pinned_image_in_the_private_subnets(templates):
     template = templates["lambda"]
     functions = resources(template, "AWS::Lambda::Function")
-    assert set(functions) == {"ThumbnailFunction", "AnnotationFunction"}
+    assert set(functions) == {"ThumbnailFunction", "AnnotationFunction", "SweeperFunction"}
     for function in functions.values():
         properties = function["Properties"]
         assert properties["PackageType"] == "Image"
@@ -329,6 +331,7 @@ def test_time_budgets_nest_provider_request_inside_function_timeout_inside_lease
     timeouts = {name: f["Properties"]["Timeout"] for name, f in functions.items()}
     assert timeouts["AnnotationFunction"] == 60
     assert timeouts["ThumbnailFunction"] == 60, "large PNG/WebP decodes take seconds"
+    assert timeouts["SweeperFunction"] == 60
     gemini = template["Parameters"]["GeminiTimeoutSeconds"]
     assert gemini["Default"] == 30
     assert gemini["MaxValue"] < timeouts["AnnotationFunction"], "a request may not outlast its function"
@@ -368,6 +371,8 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
         "ThumbnailFunction": common | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT"},
         "AnnotationFunction": common
         | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"},
+        # Both buckets because the settings require them on AWS; the bus it announces due jobs on.
+        "SweeperFunction": common | {"EVENT_BUS_NAME"},
     }
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
@@ -380,6 +385,10 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
     assert annotation["GEMINI_API_KEY_SECRET_ARN"] == imported("app-GeminiApiKeySecretArn")
     assert annotation["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
     assert annotation["GEMINI_TIMEOUT_SECONDS"] == {"Ref": "GeminiTimeoutSeconds"}
+    sweeper = functions["SweeperFunction"]["Properties"]["Environment"]["Variables"]
+    assert sweeper["EVENT_BUS_NAME"] == "default"
+    assert sweeper["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
+    assert sweeper["DATA_DIR"] == "/tmp/data"
     assert templates["lambda"]["Parameters"]["GeminiModelName"]["Default"] == "gemini-3.5-flash-lite"
 
 
@@ -509,23 +518,98 @@ def test_every_rule_target_retries_then_dead_letters_and_may_invoke_its_function
 
 def test_failed_invocations_land_in_a_queue_and_raise_alarms(templates):
     template = templates["lambda"]
-    configs = resources(template, "AWS::Lambda::EventInvokeConfig").values()
-    assert {c["Properties"]["FunctionName"]["Ref"] for c in configs} == {"ThumbnailFunction", "AnnotationFunction"}
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert set(configs) == {"ThumbnailFunction", "AnnotationFunction", "SweeperFunction"}
     queues = resources(template, "AWS::SQS::Queue")
-    for config in configs:
-        destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    for name in ("ThumbnailFunction", "AnnotationFunction"):
+        destination = configs[name]["DestinationConfig"]["OnFailure"]["Destination"]
         assert destination["Fn::GetAtt"][0] in queues
+        assert configs[name]["MaximumRetryAttempts"] >= 1
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     errors = {
         a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in alarms if a["Properties"]["MetricName"] == "Errors"
     }
-    assert errors == {"ThumbnailFunction", "AnnotationFunction"}
+    assert errors == {"ThumbnailFunction", "AnnotationFunction", "SweeperFunction"}
     depth = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for a in alarms
         if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }
     assert depth == set(queues)
+
+
+def test_the_sweeper_runs_every_minute_one_at_a_time_from_the_thumbnail_image(templates):
+    template = templates["lambda"]
+    sweeper = template["Resources"]["SweeperFunction"]["Properties"]
+    assert sweeper["Code"]["ImageUri"] == {"Ref": "ThumbnailLambdaImageUri"}
+    assert sweeper["ImageConfig"]["Command"] == ["lambda_functions.job_sweeper.lambda_handler"]
+    assert sweeper["MemorySize"] == 256
+    assert sweeper["ReservedConcurrentExecutions"] == {"Fn::If": ["LimitConcurrency", 1, {"Ref": "AWS::NoValue"}]}
+    schedules = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    (schedule,) = schedules
+    assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["State"] == "ENABLED"
+    assert [t["Arn"] for t in schedule["Targets"]] == [{"Fn::GetAtt": ["SweeperFunction", "Arn"]}]
+    # Nothing but the schedule starts it; a sweep that fails or waits is dropped, the next comes anyway.
+    for rule in resources(template, "AWS::Events::Rule").values():
+        if rule["Properties"] is not schedule:
+            assert all(t["Arn"]["Fn::GetAtt"][0] != "SweeperFunction" for t in rule["Properties"]["Targets"])
+    (config,) = [
+        c["Properties"]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": "SweeperFunction"}
+    ]
+    assert config["MaximumRetryAttempts"] == 0 and config["MaximumEventAgeInSeconds"] == 60
+    assert "DestinationConfig" not in config
+    # A scheduled rule needs no role (EventBridge Scheduler would): no IAM resource with a lab role.
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::Scheduler::")]
+
+
+def test_the_sweeper_role_may_read_the_database_secret_and_announce_jobs_only(templates):
+    role = templates["lambda"]["Resources"]["SweeperFunctionRole"]["Properties"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            granted[action] = statement["Resource"]
+    assert {action.split(":")[0] for action in granted} == {"logs", "ec2", "secretsmanager", "events"}
+    assert granted["secretsmanager:GetSecretValue"] == imported("app-DatabaseSecretArn")
+    assert granted["events:PutEvents"]["Fn::Sub"].endswith(":event-bus/default")
+    assert granted["logs:PutLogEvents"] == {"Fn::GetAtt": ["SweeperLogGroup", "Arn"]}
+    assert set(granted) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+        "secretsmanager:GetSecretValue",
+        "events:PutEvents",
+    }
+
+
+def test_every_function_logs_to_its_own_group_which_only_its_role_may_write(templates):
+    template = templates["lambda"]
+    groups = set(resources(template, "AWS::Logs::LogGroup"))
+    used = set()
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert group in groups and group not in used, name
+        used.add(group)
+        role = template["Resources"][f"{name}Role"]["Properties"]
+        (logs,) = [s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if s["Sid"] == "WriteOwnLogs"]
+        assert logs["Resource"] == {"Fn::GetAtt": [group, "Arn"]}, name
+    assert used == groups
 
 
 def test_thumbnail_role_may_write_and_undo_exactly_where_the_handler_writes(templates):
