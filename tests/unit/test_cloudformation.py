@@ -342,6 +342,21 @@ def test_time_budgets_nest_provider_request_inside_function_timeout_inside_lease
         assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"]
 
 
+def test_the_thumbnail_function_has_the_memory_its_largest_accepted_image_needs(templates):
+    """Measured with the thumbnailer on 100 MP originals (deployment/README.md, "Sizing"): WebP peaks at
+    ~16 bytes per pixel (Pillow decodes it at full size, RGBA, and copies the canvas), PNG/GIF at 8-10."""
+    max_pixels = int(next(setting.default for setting in SETTINGS if setting.name == "MAX_IMAGE_PIXELS"))
+    mib = 2**20
+    peak_bytes_per_pixel = 16
+    runtime_mib = 150
+    needed = max_pixels * peak_bytes_per_pixel / mib + runtime_mib
+    memory = templates["lambda"]["Parameters"]["ThumbnailMemorySize"]
+    assert memory["Default"] >= needed, f"{memory['Default']} MB < the ~{needed:.0f} MiB a {max_pixels:,} px WebP needs"
+    assert memory["Default"] >= 1769, "one full vCPU for the seconds-long decodes"
+    function = templates["lambda"]["Resources"]["ThumbnailFunction"]["Properties"]
+    assert function["MemorySize"] == {"Ref": "ThumbnailMemorySize"}
+
+
 def test_both_stacks_agree_on_the_job_settings(templates):
     for name in ("JobLeaseSeconds", "JobMaxAttempts"):
         lambda_parameter = templates["lambda"]["Parameters"][name]
