@@ -35,6 +35,7 @@ EOF
 }
 
 die() { echo "deploy.sh: $*" >&2; exit 1; }
+warn() { echo "warning: $*" >&2; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -76,7 +77,7 @@ CFG_LOG_LEVEL=INFO
 CFG_LOG_RETENTION_DAYS=14
 CFG_JOB_LEASE_SECONDS=90
 CFG_JOB_MAX_ATTEMPTS=5
-CFG_LAMBDA_CONCURRENCY_LIMIT=0
+CFG_LAMBDA_CONCURRENCY_LIMIT=10
 CFG_MAX_UPLOAD_MB=20
 CFG_DB_ENGINE_VERSION=8.4
 CFG_DB_INSTANCE_CLASS=db.t4g.micro
@@ -382,8 +383,53 @@ raise it or leave it empty to have it computed"
   printf '%s' "$ceiling"
 }
 
+# Reserved concurrency of each job function (the sweeper reserves 1 more), or 0 for none. AWS only lets
+# an account reserve while at least 100 executions stay unreserved, and new or lab accounts often have
+# a limit of 10 in all: when the reservation cannot fit, warn and reserve nothing rather than let stack
+# 03 fail halfway. What this deployment's functions hold already counts as available to them.
+lambda_concurrency_limit() {
+  local wanted="${CFG_LAMBDA_CONCURRENCY_LIMIT}" answer="" limit="" unreserved="" held=0 function current
+  local needed spare fits
+  [[ "$wanted" =~ ^(0|[1-9][0-9]{0,3})$ ]] \
+    || die "LAMBDA_CONCURRENCY_LIMIT=$wanted: a whole number of executions per function (0: no reservation)"
+  if [ "$wanted" = 0 ]; then
+    printf '0'
+    return 0
+  fi
+  answer="$(query "$(printf '1000\t1000')" aws lambda get-account-settings --region "$REGION" \
+    --query '[AccountLimit.ConcurrentExecutions, AccountLimit.UnreservedConcurrentExecutions]' \
+    --output text)" || answer=""
+  read -r limit unreserved _ <<< "$answer" || true
+  if ! [[ "$limit" =~ ^[0-9]+$ && "$unreserved" =~ ^[0-9]+$ ]]; then
+    warn "could not read this account's Lambda concurrency (aws lambda get-account-settings); the functions" \
+      "get no reserved concurrency, so a burst of uploads is not capped (deployment/README.md, Sizing)"
+    printf '0'
+    return 0
+  fi
+  for function in thumbnail annotation job-sweeper; do
+    current="$(query None aws lambda get-function-concurrency --region "$REGION" \
+      --function-name "$PREFIX-$function" --query ReservedConcurrentExecutions --output text 2> /dev/null)" \
+      || current=None
+    if [[ "$current" =~ ^[0-9]+$ ]]; then held=$((held + current)); fi
+  done
+  needed=$((2 * wanted + 1))
+  spare=$((unreserved + held - 100))
+  if [ "$needed" -le "$spare" ]; then
+    printf '%s' "$wanted"
+    return 0
+  fi
+  fits=$(((spare - 1) / 2))
+  warn "cannot reserve $needed concurrent executions ($wanted for each job function, 1 for the sweeper):" \
+    "this account's Lambda limit is $limit with $unreserved unreserved, and AWS keeps 100 unreserved." \
+    "The functions run WITHOUT reserved concurrency, so a burst of uploads can open more database" \
+    "connections than a db.t4g.micro accepts (deployment/README.md, Sizing). Ask AWS for a higher" \
+    "'Concurrent executions' quota (Service Quotas), or set LAMBDA_CONCURRENCY_LIMIT lower$(
+      [ "$fits" -ge 1 ] && printf ' (at most %s fits now)' "$fits")."
+  printf '0'
+}
+
 deploy() {
-  local db_max_storage
+  local db_max_storage concurrency_limit
   db_max_storage="$(db_max_allocated_storage)" || exit 1
   require aws
   [ "$SKIP_BUILD" = 1 ] || require docker
@@ -393,6 +439,14 @@ deploy() {
     ACCOUNT_ID="$(query 123456789012 aws sts get-caller-identity --region "$REGION" --query Account --output text)"
   fi
   echo "    $ACCOUNT_ID in $REGION, stacks $PREFIX-*" >&3
+
+  step "Lambda concurrency"
+  concurrency_limit="$(lambda_concurrency_limit)" || exit 1
+  if [ "$concurrency_limit" = 0 ]; then
+    echo "    no reserved concurrency" >&3
+  else
+    echo "    $concurrency_limit reserved for each job function, 1 for the sweeper" >&3
+  fi
 
   deploy_stack ecr 00-ecr-repositories.yaml "ProjectName=$PROJECT" "StackPrefix=$PREFIX"
 
@@ -431,7 +485,7 @@ deploy() {
     "LogLevel=${CFG_LOG_LEVEL}" \
     "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
     "JobMaxAttempts=${CFG_JOB_MAX_ATTEMPTS}" \
-    "FunctionConcurrencyLimit=${CFG_LAMBDA_CONCURRENCY_LIMIT}" \
+    "FunctionConcurrencyLimit=$concurrency_limit" \
     "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \
     "AlarmEmail=${CFG_ALARM_EMAIL}"
 

@@ -357,6 +357,21 @@ def test_the_thumbnail_function_has_the_memory_its_largest_accepted_image_needs(
     assert function["MemorySize"] == {"Ref": "ThumbnailMemorySize"}
 
 
+def test_job_functions_reserve_concurrency_by_default_and_the_sweeper_one(templates):
+    template = templates["lambda"]
+    limit = template["Parameters"]["FunctionConcurrencyLimit"]
+    assert limit["Default"] == 10 and limit["MinValue"] == 0
+    assert template["Conditions"]["LimitConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "FunctionConcurrencyLimit"}, "0"]}]
+    }
+    functions = resources(template, "AWS::Lambda::Function")
+    for name in ("ThumbnailFunction", "AnnotationFunction"):
+        assert functions[name]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": ["LimitConcurrency", {"Ref": "FunctionConcurrencyLimit"}, {"Ref": "AWS::NoValue"}]
+        }, name
+    assert functions["SweeperFunction"]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][1] == 1
+
+
 def test_both_stacks_agree_on_the_job_settings(templates):
     for name in ("JobLeaseSeconds", "JobMaxAttempts"):
         lambda_parameter = templates["lambda"]["Parameters"][name]

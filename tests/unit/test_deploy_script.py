@@ -391,6 +391,16 @@ if command == "cloudformation wait":
     finish()
 if command == "ecr describe-images":
     finish("sha256:" + "ab" * 32)
+if command == "lambda get-account-settings":
+    if world["account"] is None:
+        finish(code=254, err="An error occurred (AccessDeniedException) when calling the GetAccountSettings operation")
+    limit, unreserved = world["account"]
+    finish(f"{limit}\t{unreserved}")
+if command == "lambda get-function-concurrency":
+    name = option("--function-name")
+    if name not in world["reserved"]:
+        finish(code=254, err=f"An error occurred (ResourceNotFoundException): Function not found: {name}")
+    finish("None" if world["reserved"][name] is None else str(world["reserved"][name]))
 finish(code=97, err=f"fake aws: unexpected call {args}")
 """
 
@@ -399,7 +409,8 @@ class FakeAws:
     def __init__(self, folder: Path, stacks: dict[str, str], **state) -> None:
         self.folder = folder
         self.world = folder / "world.json"
-        self.world.write_text(json.dumps({"calls": [], "stacks": stacks, **state}))
+        world = {"calls": [], "stacks": stacks, "account": [1000, 1000], "reserved": {}, **state}
+        self.world.write_text(json.dumps(world))
         program = folder / "fake_aws.py"
         program.write_text(FAKE_AWS)
         stub = folder / "aws"
@@ -516,6 +527,85 @@ def test_a_status_that_cannot_be_read_stops_the_deploy_with_the_reason(tmp_path)
     assert result.returncode != 0
     assert error in result.stderr and "cannot read the status of stack image-annotation-ecr" in result.stderr
     assert not aws.calls("cloudformation", "deploy")
+
+
+def lambda_stack_parameters(aws: FakeAws) -> dict[str, str]:
+    (command,) = [c for c in aws.calls("cloudformation", "deploy") if option(c, "--stack-name").endswith("-lambda")]
+    return overrides(command)
+
+
+@pytest.mark.parametrize(
+    ("account", "reserved", "passed"),
+    [
+        ([1000, 1000], {}, "10"),  # plenty
+        ([121, 121], {}, "10"),  # 2 x 10 + 1 reserved leaves exactly the 100 AWS keeps
+        ([120, 120], {}, "0"),  # one short
+        ([10, 10], {}, "0"),  # a new or lab account
+        # A redeploy: the 21 this deployment already holds are not counted against it.
+        (
+            [125, 104],
+            {"image-annotation-thumbnail": 10, "image-annotation-annotation": 10, "image-annotation-job-sweeper": 1},
+            "10",
+        ),
+        ([1000, 1000], {"image-annotation-thumbnail": None}, "10"),  # exists, reserves nothing
+    ],
+)
+def test_concurrency_is_reserved_only_where_the_account_can_spare_it(tmp_path, account, reserved, passed):
+    aws = fake_aws(tmp_path, healthy_stacks(), account=account, reserved=reserved)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == passed
+    settings = aws.calls("lambda", "get-account-settings")
+    assert len(settings) == 1
+    assert "AccountLimit.ConcurrentExecutions" in option(settings[0], "--query")
+    assert "AccountLimit.UnreservedConcurrentExecutions" in option(settings[0], "--query")
+    if passed == "0":
+        assert "cannot reserve 21 concurrent executions" in result.stderr
+        assert f"limit is {account[0]} with {account[1]} unreserved" in result.stderr
+        assert "LAMBDA_CONCURRENCY_LIMIT" in result.stderr
+    else:
+        assert "warning" not in result.stderr
+    calls = aws.state["calls"]
+    first_stack = next(i for i, c in enumerate(calls) if c[:2] == ["cloudformation", "deploy"])
+    assert calls.index(settings[0]) < first_stack, "decided before anything is deployed"
+
+
+def test_the_warning_says_how_much_would_fit(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(), account=[115, 115])
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "at most 7 fits now" in result.stderr  # 2 x 7 + 1 = 15 = 115 - 100
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == "0"
+
+
+def test_an_unreadable_account_setting_means_no_reservation_not_a_failed_deploy(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(), account=None)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "could not read this account's Lambda concurrency" in result.stderr
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == "0"
+
+
+def test_no_reservation_asked_for_means_no_question_asked(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks())
+    result = aws.run(tmp_path, "--yes", LAMBDA_CONCURRENCY_LIMIT="0")
+    assert result.returncode == 0, result.stderr
+    assert not aws.calls("lambda")
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == "0"
+
+
+def test_dry_run_prints_the_concurrency_query_and_reserves_the_default(dry_run):
+    printed = commands(dry_run.stdout)
+    assert [c for c in printed if c[:3] == ["aws", "lambda", "get-account-settings"]]
+    assert stack_parameters(dry_run, "lambda")["FunctionConcurrencyLimit"] == "10"
+
+
+@pytest.mark.parametrize("value", ["ten", "-1", "010", "99999"])
+def test_a_concurrency_limit_that_is_not_a_count_is_refused(stubs, tmp_path, value):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, LAMBDA_CONCURRENCY_LIMIT=value))
+    assert result.returncode != 0
+    assert f"LAMBDA_CONCURRENCY_LIMIT={value}" in result.stderr
+    assert not deploys(result)
 
 
 # --- Teardown -------------------------------------------------------------------------------------------
