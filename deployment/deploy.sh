@@ -389,7 +389,7 @@ raise it or leave it empty to have it computed"
 # 03 fail halfway. What this deployment's functions hold already counts as available to them.
 lambda_concurrency_limit() {
   local wanted="${CFG_LAMBDA_CONCURRENCY_LIMIT}" answer="" limit="" unreserved="" held=0 function current
-  local needed spare fits
+  local needed spare fits hint=""
   [[ "$wanted" =~ ^(0|[1-9][0-9]{0,3})$ ]] \
     || die "LAMBDA_CONCURRENCY_LIMIT=$wanted: a whole number of executions per function (0: no reservation)"
   if [ "$wanted" = 0 ]; then
@@ -419,12 +419,12 @@ lambda_concurrency_limit() {
     return 0
   fi
   fits=$(((spare - 1) / 2))
+  [ "$fits" -lt 1 ] || hint=" (at most $fits fits now)"
   warn "cannot reserve $needed concurrent executions ($wanted for each job function, 1 for the sweeper):" \
     "this account's Lambda limit is $limit with $unreserved unreserved, and AWS keeps 100 unreserved." \
     "The functions run WITHOUT reserved concurrency, so a burst of uploads can open more database" \
     "connections than a db.t4g.micro accepts (deployment/README.md, Sizing). Ask AWS for a higher" \
-    "'Concurrent executions' quota (Service Quotas), or set LAMBDA_CONCURRENCY_LIMIT lower$(
-      [ "$fits" -ge 1 ] && printf ' (at most %s fits now)' "$fits")."
+    "'Concurrent executions' quota (Service Quotas), or set LAMBDA_CONCURRENCY_LIMIT lower$hint."
   printf '0'
 }
 
