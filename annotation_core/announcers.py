@@ -28,13 +28,15 @@ class Announcer(Protocol):
 
 
 class EventBridgeAnnouncer:
-    """`PutEvents` of "Image Job Due" events, which stack 03 routes to the function of each job.
+    """`PutEvents` of "Image Job Due" events, which stack 03 routes to the function of each job, for the
+    deployment whose image bucket the event names.
 
     A new upload needs no announcement: S3 itself sends "Object Created" to both functions.
     """
 
-    def __init__(self, bus_name: str, client: Any = None):
+    def __init__(self, bus_name: str, bucket: str, client: Any = None):
         self.bus_name = bus_name
+        self.bucket = bucket
         self._client = client
 
     @property
@@ -49,7 +51,7 @@ class EventBridgeAnnouncer:
         pass
 
     def due(self, jobs: Iterable[tuple[int, Job]]) -> None:
-        entries = [job_due_entry(JobDue(image_id, Job(job)), self.bus_name) for image_id, job in jobs]
+        entries = [job_due_entry(JobDue(image_id, Job(job), self.bucket), self.bus_name) for image_id, job in jobs]
         for start in range(0, len(entries), _PUT_EVENTS_BATCH):
             self._put(entries[start : start + _PUT_EVENTS_BATCH])
 

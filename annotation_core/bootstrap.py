@@ -77,7 +77,9 @@ def bootstrap(
         ensure_schema(engine)
     repository = ImageRepository(engine)
     if settings.uses_s3:
-        announcer = EventBridgeAnnouncer(settings.event_bus_name, events_client) if settings.event_bus_name else None
+        announcer = None
+        if settings.event_bus_name:
+            announcer = EventBridgeAnnouncer(settings.event_bus_name, settings.s3_image_bucket, events_client)
         return Services(
             settings,
             repository,

@@ -35,10 +35,12 @@ class ObjectCreated:
 
 @dataclass(frozen=True)
 class JobDue:
-    """The `job` of image `image_id` should run (again)."""
+    """The `job` of image `image_id` should run (again); `bucket` names the deployment's image bucket (two
+    deployments in one account share the default bus, so each function runs only its own deployment's jobs)."""
 
     image_id: int
     job: Job
+    bucket: str | None = None
 
 
 JobTarget = ObjectCreated | JobDue
@@ -72,19 +74,22 @@ def parse_job_targets(event: Mapping[str, Any]) -> list[JobTarget]:
 
 
 def _job_due(detail: Mapping[str, Any]) -> JobDue:
-    image_id, job = detail["image_id"], detail["job"]
+    image_id, job, bucket = detail["image_id"], detail["job"], detail.get("bucket")
     if type(image_id) is not int or image_id < 1:
         raise EventParseError(f"Malformed event: image_id must be a positive integer, got {image_id!r}.")
     if job not in set(Job):
         raise EventParseError(f"Malformed event: job must be one of {', '.join(Job)}, got {job!r}.")
-    return JobDue(image_id, Job(job))
+    if bucket is not None and not isinstance(bucket, str):
+        raise EventParseError(f"Malformed event: bucket must be a bucket name, got {bucket!r}.")
+    return JobDue(image_id, Job(job), bucket)
 
 
 def job_due_entry(due: JobDue, bus_name: str) -> dict[str, Any]:
-    """The `PutEvents` entry announcing `due`; stack 03 routes it to the function of its job."""
+    """The `PutEvents` entry announcing `due`; stack 03 routes it to the function of its job (and bucket)."""
+    detail = {"image_id": due.image_id, "job": str(due.job), "bucket": due.bucket}
     return {
         "Source": JOB_SOURCE,
         "DetailType": JOB_DUE,
-        "Detail": json.dumps({"image_id": due.image_id, "job": str(due.job)}),
+        "Detail": json.dumps({name: value for name, value in detail.items() if value is not None}),
         "EventBusName": bus_name,
     }

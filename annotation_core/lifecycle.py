@@ -130,6 +130,9 @@ class JobRunner:
             if target.job is not job:
                 log.warning("ignored a %s event in the %s handler image=%s", target.job, job, target.image_id)
                 return None
+            if target.bucket is not None and target.bucket != self.originals.bucket:
+                log.warning("ignored a job of another deployment bucket=%s image=%s", target.bucket, target.image_id)
+                return None
             record = self.repository.find(target.image_id)
             missing = f"image={target.image_id}"
         elif isinstance(target, ObjectCreated):

@@ -2,7 +2,7 @@
 # Deploy the Image Annotation System to AWS in one command:
 #   build and push the three images, read their digests, deploy stacks 00-04 in order, print the URL.
 #
-#   deployment/deploy.sh [--config FILE] [--dry-run] [--skip-build]
+#   deployment/deploy.sh [--config FILE] [--dry-run] [--skip-build] [--yes]
 #   deployment/deploy.sh [--config FILE] [--dry-run] --teardown [--yes]
 #
 # Settings come from one file, deployment/config.env by default (copy config.example.env; the real
@@ -28,12 +28,14 @@ Options:
   --dry-run       print every AWS/Docker command without running it (placeholder digests)
   --skip-build    do not build or push; deploy the images already in ECR under IMAGE_TAG
   --teardown      delete the stacks in reverse order (empties the buckets first)
-  --yes           do not ask before tearing down
+  --yes           do not ask before tearing down, or before deleting a stack whose first
+                  creation rolled back (ROLLBACK_COMPLETE) so that it can be created again
   -h, --help      show this help
 EOF
 }
 
 die() { echo "deploy.sh: $*" >&2; exit 1; }
+warn() { echo "warning: $*" >&2; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,7 +60,7 @@ CFG_AWS_ACCOUNT_ID=""
 CFG_STACK_PREFIX=image-annotation
 CFG_PROJECT_NAME=image-annotation
 CFG_IMAGE_TAG=""
-CFG_PLATFORM=linux/amd64
+CFG_LAMBDA_ARCHITECTURE=x86_64
 CFG_LAB_ROLE_ARN=""
 CFG_LAB_INSTANCE_PROFILE_NAME=""
 CFG_ENABLE_SESSION_MANAGER=false
@@ -68,16 +70,19 @@ CFG_ALARM_EMAIL=""
 CFG_GEMINI_API_KEY_FILE=""
 CFG_GEMINI_MODEL_NAME=gemini-3.5-flash-lite
 CFG_GEMINI_PROMPT="Describe this image in detail."
+CFG_GEMINI_TIMEOUT_SECONDS=30
 CFG_THUMBNAIL_WIDTH=256
 CFG_THUMBNAIL_HEIGHT=256
 CFG_LOG_LEVEL=INFO
 CFG_LOG_RETENTION_DAYS=14
 CFG_JOB_LEASE_SECONDS=90
-CFG_LAMBDA_CONCURRENCY_LIMIT=0
+CFG_JOB_MAX_ATTEMPTS=5
+CFG_LAMBDA_CONCURRENCY_LIMIT=10
 CFG_MAX_UPLOAD_MB=20
-CFG_DB_ENGINE_VERSION=8.0
+CFG_DB_ENGINE_VERSION=8.4
 CFG_DB_INSTANCE_CLASS=db.t4g.micro
 CFG_DB_ALLOCATED_STORAGE=20
+CFG_DB_MAX_ALLOCATED_STORAGE=""
 CFG_DB_MULTI_AZ=false
 CFG_DB_BACKUP_RETENTION_DAYS=7
 CFG_DB_DELETION_PROTECTION=false
@@ -105,7 +110,10 @@ load_config() {
     else
       value="${value%"${value##*[![:space:]]}"}"
     fi
-    is_setting "$key" || die "$file:$number: unknown setting $key"
+    if ! is_setting "$key"; then
+      [ "$key" != PLATFORM ] || die "$file:$number: PLATFORM was replaced by LAMBDA_ARCHITECTURE (x86_64 or arm64)"
+      die "$file:$number: unknown setting $key"
+    fi
     printf -v "CFG_$key" '%s' "$value"
   done < "$file"
 }
@@ -125,6 +133,17 @@ load_config "$CONFIG"
 REGION="${CFG_AWS_REGION}"
 PREFIX="${CFG_STACK_PREFIX}"
 PROJECT="${CFG_PROJECT_NAME}"
+# The prefix names the stacks and every named resource (ECR repositories must be lower case).
+[[ "$PREFIX" =~ ^[a-z][a-z0-9-]{0,39}$ ]] \
+  || die "STACK_PREFIX=$PREFIX: use 1 to 40 lower-case letters, digits and hyphens, starting with a letter"
+# The Lambda images are built for the functions' architecture; the web image always for x86_64, the
+# architecture of the instance types and the AMI stack 04 allows.
+case "${CFG_LAMBDA_ARCHITECTURE}" in
+  x86_64) LAMBDA_PLATFORM=linux/amd64 ;;
+  arm64) LAMBDA_PLATFORM=linux/arm64 ;;
+  *) die "LAMBDA_ARCHITECTURE=${CFG_LAMBDA_ARCHITECTURE}: use x86_64 or arm64" ;;
+esac
+WEB_PLATFORM=linux/amd64
 [ -n "${CFG_AWS_PROFILE}" ] && export AWS_PROFILE="${CFG_AWS_PROFILE}"
 
 cd "$REPO_ROOT"
@@ -191,14 +210,65 @@ stack_exists() {
   aws cloudformation describe-stacks --region "$REGION" --stack-name "$(stack_name "$1")" > /dev/null 2>&1
 }
 
+# The stack's status (CREATE_COMPLETE, ROLLBACK_COMPLETE, ...), or NONE when there is no such stack.
+# A dry run prints the query and answers NONE.
+stack_status() {
+  local name errors status
+  name="$(stack_name "$1")"
+  trace aws cloudformation describe-stacks --region "$REGION" --stack-name "$name" \
+    --query 'Stacks[0].StackStatus' --output text
+  if [ "$DRY_RUN" = 1 ]; then
+    printf 'NONE'
+    return 0
+  fi
+  errors="$(mktemp)"
+  if status="$(aws cloudformation describe-stacks --region "$REGION" --stack-name "$name" \
+      --query 'Stacks[0].StackStatus' --output text 2> "$errors")"; then
+    rm -f "$errors"
+    printf '%s' "$status"
+  elif grep -q 'does not exist' "$errors"; then
+    rm -f "$errors"
+    printf 'NONE'
+  else
+    cat "$errors" >&2
+    rm -f "$errors"
+    die "cannot read the status of stack $name (see the error above)"
+  fi
+}
+
+# A stack whose first creation failed is left in ROLLBACK_COMPLETE: CloudFormation can neither update
+# it nor create it again until it is deleted. Offer to delete it (--yes: without asking), so that the
+# deploy that follows creates it afresh.
+recover_rolled_back_stack() {
+  local suffix="$1" name status answer=""
+  name="$(stack_name "$suffix")"
+  status="$(stack_status "$suffix")" || exit 1
+  [ "$status" = ROLLBACK_COMPLETE ] || return 0
+  echo "Stack $name is in ROLLBACK_COMPLETE: its first creation failed and was rolled back, and" >&3
+  echo "CloudFormation cannot update such a stack; it has to be deleted and created again. Why it failed:" >&3
+  echo "  aws cloudformation describe-stack-events --region $REGION --stack-name $name" >&3
+  if [ "$ASSUME_YES" = 0 ]; then
+    read -r -p "Delete $name and create it again? [y/N] " answer || answer=""
+    case "$answer" in
+      y | Y | yes | Yes | YES) ;;
+      *) die "cancelled: $name is still in ROLLBACK_COMPLETE (run again with --yes to delete and recreate it)" ;;
+    esac
+  fi
+  step "Delete the rolled-back stack $name, then create it again"
+  run aws cloudformation delete-stack --region "$REGION" --stack-name "$name"
+  run aws cloudformation wait stack-delete-complete --region "$REGION" --stack-name "$name"
+}
+
 deploy_stack() {  # stack suffix, template file, Key=Value parameters...
   local suffix="$1" template="deployment/$2"
   shift 2
   step "Stack $(stack_name "$suffix") from $template"
+  recover_rolled_back_stack "$suffix"
   if ! run aws cloudformation deploy --region "$REGION" --stack-name "$(stack_name "$suffix")" \
       --template-file "$template" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --tags "Project=$PROJECT" --parameter-overrides "$@"; then
-    die "stack $(stack_name "$suffix") failed; see: aws cloudformation describe-stack-events --region $REGION --stack-name $(stack_name "$suffix")"
+    die "stack $(stack_name "$suffix") failed; see: aws cloudformation describe-stack-events --region $REGION --stack-name $(stack_name "$suffix")
+(if it was being created and rolled back, the next deploy.sh run offers to delete and recreate it)"
   fi
 }
 
@@ -212,11 +282,11 @@ require() {
 
 # --- Images -------------------------------------------------------------------------------------------
 
-# name|Dockerfile|output of stack 00 holding the repository URI
+# name|Dockerfile|output of stack 00 holding the repository URI|docker build --platform
 IMAGES=(
-  "web-app|web_app/Dockerfile|WebAppRepositoryUri"
-  "annotation-lambda|lambda_functions/annotation_lambda/Dockerfile|AnnotationLambdaRepositoryUri"
-  "thumbnail-lambda|lambda_functions/thumbnail_lambda/Dockerfile|ThumbnailLambdaRepositoryUri"
+  "web-app|web_app/Dockerfile|WebAppRepositoryUri|$WEB_PLATFORM"
+  "annotation-lambda|lambda_functions/annotation_lambda/Dockerfile|AnnotationLambdaRepositoryUri|$LAMBDA_PLATFORM"
+  "thumbnail-lambda|lambda_functions/thumbnail_lambda/Dockerfile|ThumbnailLambdaRepositoryUri|$LAMBDA_PLATFORM"
 )
 # <repository>@sha256:<digest> of each image, set by build_push_and_pin_images.
 IMAGE_REF_web_app=""
@@ -237,7 +307,7 @@ image_tag() {
 }
 
 build_push_and_pin_images() {
-  local tag registry entry name dockerfile output uri digest
+  local tag registry entry name dockerfile output platform uri digest
   tag="$(image_tag)"
   registry="$ACCOUNT_ID.dkr.ecr.$REGION.amazonaws.com"
   if [ "$SKIP_BUILD" = 0 ]; then
@@ -249,11 +319,11 @@ build_push_and_pin_images() {
     fi
   fi
   for entry in "${IMAGES[@]}"; do
-    IFS='|' read -r name dockerfile output <<< "$entry"
-    uri="$(stack_output ecr "$output" "$registry/$PROJECT-$name")"
+    IFS='|' read -r name dockerfile output platform <<< "$entry"
+    uri="$(stack_output ecr "$output" "$registry/$PREFIX-$name")"
     if [ "$SKIP_BUILD" = 0 ]; then
-      step "Image $name ($dockerfile, build context: repository root)"
-      run docker build --platform "${CFG_PLATFORM}" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
+      step "Image $name ($dockerfile, $platform, build context: repository root)"
+      run docker build --platform "$platform" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
       run docker push "$uri:$tag"
     fi
     digest="$(query "$(dry_run_digest "$uri:$tag")" aws ecr describe-images --region "$REGION" \
@@ -292,7 +362,75 @@ store_gemini_api_key() {
 
 # --- Deploy ---------------------------------------------------------------------------------------------
 
+# The storage autoscaling ceiling in GiB: DB_MAX_ALLOCATED_STORAGE, or when empty max(100, 5 x allocated)
+# up to 2000 (the template's limit). RDS refuses a ceiling less than 10 % above the allocated storage.
+DB_MAX_ALLOCATED_STORAGE_LIMIT=2000
+db_max_allocated_storage() {
+  local allocated="${CFG_DB_ALLOCATED_STORAGE}" ceiling="${CFG_DB_MAX_ALLOCATED_STORAGE}" least
+  [[ "$allocated" =~ ^[1-9][0-9]*$ ]] || die "DB_ALLOCATED_STORAGE=$allocated: a whole number of GiB"
+  if [ -z "$ceiling" ]; then
+    ceiling=$((allocated * 5))
+    [ "$ceiling" -ge 100 ] || ceiling=100
+    [ "$ceiling" -le "$DB_MAX_ALLOCATED_STORAGE_LIMIT" ] || ceiling="$DB_MAX_ALLOCATED_STORAGE_LIMIT"
+  fi
+  [[ "$ceiling" =~ ^[1-9][0-9]*$ ]] || die "DB_MAX_ALLOCATED_STORAGE=$ceiling: a whole number of GiB (or empty)"
+  least=$(((allocated * 11 + 9) / 10))
+  [ "$ceiling" -ge "$least" ] || die "DB_MAX_ALLOCATED_STORAGE=$ceiling: the storage autoscaling ceiling must be \
+at least 10 % above DB_ALLOCATED_STORAGE=$allocated, that is at least $least GiB (RDS refuses less); \
+raise it or leave it empty to have it computed"
+  [ "$ceiling" -le "$DB_MAX_ALLOCATED_STORAGE_LIMIT" ] \
+    || die "DB_MAX_ALLOCATED_STORAGE=$ceiling: at most $DB_MAX_ALLOCATED_STORAGE_LIMIT GiB"
+  printf '%s' "$ceiling"
+}
+
+# Reserved concurrency of each job function (the sweeper reserves 1 more), or 0 for none. AWS only lets
+# an account reserve while at least 100 executions stay unreserved, and new or lab accounts often have
+# a limit of 10 in all: when the reservation cannot fit, warn and reserve nothing rather than let stack
+# 03 fail halfway. What this deployment's functions hold already counts as available to them.
+lambda_concurrency_limit() {
+  local wanted="${CFG_LAMBDA_CONCURRENCY_LIMIT}" answer="" limit="" unreserved="" held=0 function current
+  local needed spare fits hint=""
+  [[ "$wanted" =~ ^(0|[1-9][0-9]{0,3})$ ]] \
+    || die "LAMBDA_CONCURRENCY_LIMIT=$wanted: a whole number of executions per function (0: no reservation)"
+  if [ "$wanted" = 0 ]; then
+    printf '0'
+    return 0
+  fi
+  answer="$(query "$(printf '1000\t1000')" aws lambda get-account-settings --region "$REGION" \
+    --query '[AccountLimit.ConcurrentExecutions, AccountLimit.UnreservedConcurrentExecutions]' \
+    --output text)" || answer=""
+  read -r limit unreserved _ <<< "$answer" || true
+  if ! [[ "$limit" =~ ^[0-9]+$ && "$unreserved" =~ ^[0-9]+$ ]]; then
+    warn "could not read this account's Lambda concurrency (aws lambda get-account-settings); the functions" \
+      "get no reserved concurrency, so a burst of uploads is not capped (deployment/README.md, Sizing)"
+    printf '0'
+    return 0
+  fi
+  for function in thumbnail annotation job-sweeper; do
+    current="$(query None aws lambda get-function-concurrency --region "$REGION" \
+      --function-name "$PREFIX-$function" --query ReservedConcurrentExecutions --output text 2> /dev/null)" \
+      || current=None
+    if [[ "$current" =~ ^[0-9]+$ ]]; then held=$((held + current)); fi
+  done
+  needed=$((2 * wanted + 1))
+  spare=$((unreserved + held - 100))
+  if [ "$needed" -le "$spare" ]; then
+    printf '%s' "$wanted"
+    return 0
+  fi
+  fits=$(((spare - 1) / 2))
+  [ "$fits" -lt 1 ] || hint=" (at most $fits fits now)"
+  warn "cannot reserve $needed concurrent executions ($wanted for each job function, 1 for the sweeper):" \
+    "this account's Lambda limit is $limit with $unreserved unreserved, and AWS keeps 100 unreserved." \
+    "The functions run WITHOUT reserved concurrency, so a burst of uploads can open more database" \
+    "connections than a db.t4g.micro accepts (deployment/README.md, Sizing). Ask AWS for a higher" \
+    "'Concurrent executions' quota (Service Quotas), or set LAMBDA_CONCURRENCY_LIMIT lower$hint."
+  printf '0'
+}
+
 deploy() {
+  local db_max_storage concurrency_limit
+  db_max_storage="$(db_max_allocated_storage)" || exit 1
   require aws
   [ "$SKIP_BUILD" = 1 ] || require docker
   step "Account"
@@ -302,7 +440,15 @@ deploy() {
   fi
   echo "    $ACCOUNT_ID in $REGION, stacks $PREFIX-*" >&3
 
-  deploy_stack ecr 00-ecr-repositories.yaml "ProjectName=$PROJECT"
+  step "Lambda concurrency"
+  concurrency_limit="$(lambda_concurrency_limit)" || exit 1
+  if [ "$concurrency_limit" = 0 ]; then
+    echo "    no reserved concurrency" >&3
+  else
+    echo "    $concurrency_limit reserved for each job function, 1 for the sweeper" >&3
+  fi
+
+  deploy_stack ecr 00-ecr-repositories.yaml "ProjectName=$PROJECT" "StackPrefix=$PREFIX"
 
   build_push_and_pin_images
 
@@ -316,6 +462,7 @@ deploy() {
     "DBEngineVersion=${CFG_DB_ENGINE_VERSION}" \
     "DBInstanceClass=${CFG_DB_INSTANCE_CLASS}" \
     "DBAllocatedStorage=${CFG_DB_ALLOCATED_STORAGE}" \
+    "DBMaxAllocatedStorage=$db_max_storage" \
     "DBMultiAZ=${CFG_DB_MULTI_AZ}" \
     "DBBackupRetentionDays=${CFG_DB_BACKUP_RETENTION_DAYS}" \
     "DBDeletionProtection=${CFG_DB_DELETION_PROTECTION}"
@@ -329,13 +476,16 @@ deploy() {
     "LabRoleArn=${CFG_LAB_ROLE_ARN}" \
     "ThumbnailLambdaImageUri=${IMAGE_REF_thumbnail_lambda}" \
     "AnnotationLambdaImageUri=${IMAGE_REF_annotation_lambda}" \
+    "LambdaArchitecture=${CFG_LAMBDA_ARCHITECTURE}" \
     "GeminiModelName=${CFG_GEMINI_MODEL_NAME}" \
     "GeminiPrompt=${CFG_GEMINI_PROMPT}" \
+    "GeminiTimeoutSeconds=${CFG_GEMINI_TIMEOUT_SECONDS}" \
     "ThumbnailWidth=${CFG_THUMBNAIL_WIDTH}" \
     "ThumbnailHeight=${CFG_THUMBNAIL_HEIGHT}" \
     "LogLevel=${CFG_LOG_LEVEL}" \
     "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
-    "FunctionConcurrencyLimit=${CFG_LAMBDA_CONCURRENCY_LIMIT}" \
+    "JobMaxAttempts=${CFG_JOB_MAX_ATTEMPTS}" \
+    "FunctionConcurrencyLimit=$concurrency_limit" \
     "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \
     "AlarmEmail=${CFG_ALARM_EMAIL}"
 
@@ -343,11 +493,12 @@ deploy() {
     "ProjectName=$PROJECT" \
     "StackPrefix=$PREFIX" \
     "LabRoleArn=${CFG_LAB_ROLE_ARN}" \
-    "LabInstanceProfileName=${CFG_LAB_INSTANCE_PROFILE_NAME}" \
+    "LabInstanceProfileName=${CFG_LAB_INSTANCE_PROFILE_NAME:-LabInstanceProfile}" \
     "EnableSessionManager=${CFG_ENABLE_SESSION_MANAGER}" \
     "WebAppImageUri=${IMAGE_REF_web_app}" \
     "LogLevel=${CFG_LOG_LEVEL}" \
     "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
+    "JobMaxAttempts=${CFG_JOB_MAX_ATTEMPTS}" \
     "MaxUploadMb=${CFG_MAX_UPLOAD_MB}" \
     "WebConcurrency=${CFG_WEB_CONCURRENCY}" \
     "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \

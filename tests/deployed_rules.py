@@ -45,9 +45,11 @@ def upload_rule_pattern(bucket: str) -> dict:
     return pattern
 
 
-def job_rule_patterns() -> dict[Job, dict]:
-    """The rules that send "Image Job Due" events to the function of their job, by job."""
+def job_rule_patterns(bucket: str) -> dict[Job, dict]:
+    """The rules that send "Image Job Due" events of the deployment of `bucket` to the function of their job."""
     rules = [pattern for pattern in _patterns() if JOB_SOURCE in pattern.get("source", [])]
+    for pattern in rules:
+        pattern["detail"]["bucket"] = [bucket]  # stands in for Fn::ImportValue of the bucket name
     by_job = {Job(job): pattern for pattern in rules for job in pattern["detail"]["job"]}
     assert len(by_job) == len(rules) == len(Job), "one job rule per job"
     return by_job

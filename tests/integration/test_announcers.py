@@ -32,7 +32,10 @@ def rules_to_queues(aws_env) -> Iterator[tuple]:
     """moto EventBridge with the deployed rules on the default bus, each targeting an SQS queue we can read."""
     with mock_aws():
         events, sqs = boto3.client("events"), boto3.client("sqs")
-        patterns = {"upload": upload_rule_pattern(BUCKET), **{str(job): p for job, p in job_rule_patterns().items()}}
+        patterns = {
+            "upload": upload_rule_pattern(BUCKET),
+            **{str(job): p for job, p in job_rule_patterns(BUCKET).items()},
+        }
         queues = {}
         for name, pattern in patterns.items():
             url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
@@ -55,10 +58,10 @@ def received(sqs, queue_url: str) -> list[dict]:
 def test_due_jobs_reach_the_rule_of_their_job_only_and_parse_back(rules_to_queues):
     events, sqs, queues = rules_to_queues
 
-    EventBridgeAnnouncer("default", events).due([(7, Job.CAPTION), (8, Job.THUMBNAIL), (9, Job.CAPTION)])
+    EventBridgeAnnouncer("default", BUCKET, events).due([(7, Job.CAPTION), (8, Job.THUMBNAIL), (9, Job.CAPTION)])
 
     captions = received(sqs, queues["caption"])
-    assert sorted(target for event in captions for target in parse_job_targets(event)) == [
+    assert sorted((t for event in captions for t in parse_job_targets(event)), key=lambda t: t.image_id) == [
         JobDue(7, Job.CAPTION),
         JobDue(9, Job.CAPTION),
     ]
@@ -67,14 +70,20 @@ def test_due_jobs_reach_the_rule_of_their_job_only_and_parse_back(rules_to_queue
     assert received(sqs, queues["upload"]) == [], "job events do not wake both functions"
 
 
+def test_jobs_of_another_deployment_reach_no_rule(rules_to_queues):
+    events, sqs, queues = rules_to_queues
+    EventBridgeAnnouncer("default", "the-other-deployments-bucket", events).due([(7, Job.CAPTION), (8, Job.THUMBNAIL)])
+    assert all(received(sqs, url) == [] for url in queues.values())
+
+
 def test_many_due_jobs_go_out_ten_per_call_and_all_arrive(rules_to_queues):
     events, sqs, queues = rules_to_queues
     calls = []
     events.meta.events.register(
-        "before-call.events.PutEvents", lambda params, **_: calls.append(len(params["Entries"]))
+        "before-parameter-build.events.PutEvents", lambda params, **_: calls.append(len(params["Entries"]))
     )
 
-    EventBridgeAnnouncer("default", events).due((image_id, Job.THUMBNAIL) for image_id in range(1, 26))
+    EventBridgeAnnouncer("default", BUCKET, events).due((image_id, Job.THUMBNAIL) for image_id in range(1, 26))
 
     assert calls == [10, 10, 5]
     delivered = [target.image_id for event in received(sqs, queues["thumbnail"]) for target in parse_job_targets(event)]
@@ -83,7 +92,7 @@ def test_many_due_jobs_go_out_ten_per_call_and_all_arrive(rules_to_queues):
 
 def test_an_upload_needs_no_announcement_on_aws(rules_to_queues):
     events, sqs, queues = rules_to_queues
-    EventBridgeAnnouncer("default", events).uploaded(5)
+    EventBridgeAnnouncer("default", BUCKET, events).uploaded(5)
     assert all(received(sqs, url) == [] for url in queues.values())
 
 
@@ -112,7 +121,7 @@ def test_the_upload_rule_matches_s3s_own_event_under_uploads_only(rules_to_queue
 
 def test_the_client_is_made_lazily(rules_to_queues):
     _events, sqs, queues = rules_to_queues
-    announcer = EventBridgeAnnouncer("default")
+    announcer = EventBridgeAnnouncer("default", BUCKET)
     assert announcer._client is None, "nothing connects at construction"
     announcer.due([(3, Job.CAPTION)])
     assert len(received(sqs, queues["caption"])) == 1
@@ -136,7 +145,7 @@ class RefusingEvents:
 def test_a_failed_entry_raises_publish_error():
     client = RefusingEvents()
     with pytest.raises(PublishError, match="refused 1 of 2 job events: Rate exceeded") as caught:
-        EventBridgeAnnouncer("image-bus", client).due([(1, Job.CAPTION), (2, Job.CAPTION)])
+        EventBridgeAnnouncer("image-bus", BUCKET, client).due([(1, Job.CAPTION), (2, Job.CAPTION)])
     assert caught.value.http_status == 503
     assert {entry["EventBusName"] for entry in client.entries} == {"image-bus"}
 
@@ -144,7 +153,7 @@ def test_a_failed_entry_raises_publish_error():
 def test_an_api_error_raises_publish_error_naming_the_bus(rules_to_queues):
     events, _sqs, _queues = rules_to_queues
     with pytest.raises(PublishError, match="'no-such-bus'") as caught:
-        EventBridgeAnnouncer("no-such-bus", events).due([(1, Job.CAPTION)])
+        EventBridgeAnnouncer("no-such-bus", BUCKET, events).due([(1, Job.CAPTION)])
     assert caught.value.http_status == 503
     assert "try again later" in caught.value.message
 

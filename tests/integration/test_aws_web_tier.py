@@ -40,7 +40,7 @@ def caption_rule_target_queue() -> str:
     sqs, events = boto3.client("sqs"), boto3.client("events")
     queue_url = sqs.create_queue(QueueName="annotation-function")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="caption-jobs", EventPattern=json.dumps(job_rule_patterns()[Job.CAPTION]))
+    events.put_rule(Name="caption-jobs", EventPattern=json.dumps(job_rule_patterns(ORIGINALS)[Job.CAPTION]))
     events.put_targets(Rule="caption-jobs", Targets=[{"Id": "annotation", "Arn": queue_arn}])
     return queue_url
 

@@ -224,7 +224,7 @@ def job_rules(lambda_env):
 
     sqs, events = boto3.client("sqs"), boto3.client("events")
     queues = {}
-    for job, pattern in job_rule_patterns().items():
+    for job, pattern in job_rule_patterns(ORIGINALS).items():
         url = sqs.create_queue(QueueName=f"{job}-function")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name=f"{job}-jobs", EventPattern=json.dumps(pattern))
@@ -256,6 +256,7 @@ def test_a_caption_rate_limited_three_times_completes_through_the_sweeper(
 ):
     sqs, queues = job_rules
     record = uploaded(web)
+    fake_gemini.retry_delay = "60s"
     for _ in range(3):
         fake_gemini.respond_with(429)
     event = s3_notification(record.original_key)

@@ -200,12 +200,13 @@ def test_targets_that_are_not_ours_are_ignored(runner, services, image):
     deadline = lease_deadline(LEASE)
     assert runner.run(JobDue(image.id, Job.THUMBNAIL), Job.CAPTION, work, deadline) == "ignored"
     assert runner.run(JobDue(999_999, Job.CAPTION), Job.CAPTION, work, deadline) == "ignored"
+    assert runner.run(JobDue(image.id, Job.CAPTION, "another-deployment"), Job.CAPTION, work, deadline) == "ignored"
     assert runner.run(ObjectCreated("other-bucket", "uploads/a.jpg"), Job.CAPTION, work, deadline) == "ignored"
     assert (
         runner.run(ObjectCreated(services.originals.bucket, "uploads/b.jpg"), Job.CAPTION, work, deadline) == "ignored"
     )
     assert row(services, image).caption_attempts == 0
-    assert runner.run(ObjectCreated(services.originals.bucket, "uploads/a.jpg"), Job.CAPTION, work, deadline) == (
+    assert runner.run(JobDue(image.id, Job.CAPTION, services.originals.bucket), Job.CAPTION, work, deadline) == (
         "completed"
     )
 

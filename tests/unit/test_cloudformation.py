@@ -5,6 +5,8 @@ Templates are read with cfn-lint's own YAML decoder (short tags such as `!Sub` b
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import shutil
 import subprocess
@@ -16,7 +18,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from annotation_core.events import DETAIL_TYPE, RETRY_SOURCE
+from annotation_core.events import JOB_SOURCE, JobDue, job_due_entry
+from annotation_core.records import Job
 from annotation_core.settings import SETTINGS
 from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
 
@@ -97,6 +100,88 @@ def test_importing_stacks_take_the_stack_prefix_as_a_parameter(templates):
         assert templates[suffix]["Parameters"]["StackPrefix"]["Type"] == "String"
 
 
+# Properties that give a resource its own name in the account (and region). A property of this list that
+# points at another resource (Ref/GetAtt of a resource) is a reference, not a name.
+NAME_PROPERTIES = {
+    "Name",
+    "FunctionName",
+    "RepositoryName",
+    "LogGroupName",
+    "RoleName",
+    "InstanceProfileName",
+    "ManagedPolicyName",
+    "QueueName",
+    "TopicName",
+    "AlarmName",
+    "BucketName",
+    "LaunchTemplateName",
+    "AutoScalingGroupName",
+    "GroupName",
+    "DBInstanceIdentifier",
+    "DBSubnetGroupName",
+    "ScheduleName",
+}
+
+
+def explicit_names(template) -> Iterator[tuple[str, str, Any]]:
+    """(resource, property, value) of every explicit name in a template."""
+    for name, resource in template["Resources"].items():
+        for key, value in resource.get("Properties", {}).items():
+            if key not in NAME_PROPERTIES:
+                continue
+            if isinstance(value, dict) and value.get("Ref", "").split(".")[0] in template["Resources"]:
+                continue
+            if isinstance(value, dict) and "Fn::GetAtt" in value:
+                continue
+            yield name, key, value
+
+
+def test_every_explicit_name_derives_from_the_stack_prefix(templates):
+    """Two copies (dev, prod) share an account: no name may come from anything but the stack prefix."""
+    named = set()
+    for suffix, template in templates.items():
+        for resource, key, value in explicit_names(template):
+            text = value.get("Fn::Sub") if isinstance(value, dict) else value
+            assert isinstance(text, str), f"{suffix}: {resource}.{key} = {value!r} is not derived from StackPrefix"
+            assert "${StackPrefix}" in text or "${AWS::StackName}" in text, f"{suffix}: {resource}.{key} = {text}"
+            named.add((suffix, resource))
+    assert {
+        ("ecr", "WebAppECRRepository"),
+        ("ecr", "AnnotationLambdaECRRepository"),
+        ("ecr", "ThumbnailLambdaECRRepository"),
+        ("lambda", "ThumbnailFunction"),
+        ("lambda", "AnnotationFunction"),
+        ("lambda", "ThumbnailLogGroup"),
+        ("lambda", "AnnotationLogGroup"),
+        ("lambda", "SweeperFunction"),
+        ("lambda", "SweeperLogGroup"),
+        ("web", "WebLogGroup"),
+    } <= named
+
+
+def test_every_stack_that_names_resources_takes_the_same_lower_case_stack_prefix(templates):
+    def constraints(parameter):
+        return {key: value for key, value in parameter.items() if key != "Description"}
+
+    prefixes = {
+        suffix: t["Parameters"]["StackPrefix"] for suffix, t in templates.items() if "StackPrefix" in t["Parameters"]
+    }
+    for suffix, template in templates.items():
+        if any(True for _ in explicit_names(template)):
+            assert suffix in prefixes, f"{suffix} names resources but takes no StackPrefix"
+    assert {"ecr", "app", "lambda", "web"} <= set(prefixes)
+    for suffix, parameter in prefixes.items():
+        assert constraints(parameter) == constraints(prefixes["ecr"]), suffix
+    pattern = prefixes["ecr"]["AllowedPattern"]
+    assert re.fullmatch(pattern, prefixes["ecr"]["Default"])
+    assert not re.fullmatch(pattern, "Image-Annotation"), "ECR repository names must be lower case"
+    longest = "p" * 40
+    assert re.fullmatch(pattern, longest) and not re.fullmatch(pattern, longest + "p")
+    for function in resources(templates["lambda"], "AWS::Lambda::Function").values():
+        name = function["Properties"]["FunctionName"]["Fn::Sub"].replace("${StackPrefix}", longest)
+        assert len(name) <= 64, f"{name} is longer than Lambda allows"
+
+
 # --- Stack 00: ECR ----------------------------------------------------------------------------------
 
 
@@ -175,7 +260,7 @@ def test_database_is_private_encrypted_mysql_8_with_a_managed_password(templates
     (database,) = resources(templates["app"], "AWS::RDS::DBInstance").values()
     properties = database["Properties"]
     assert properties["Engine"] == "mysql"
-    assert templates["app"]["Parameters"]["DBEngineVersion"]["Default"] == "8.0"
+    assert properties["EngineVersion"] == {"Ref": "DBEngineVersion"}
     assert properties["PubliclyAccessible"] is False
     assert properties["StorageEncrypted"] is True
     assert properties["ManageMasterUserPassword"] is True
@@ -185,6 +270,15 @@ def test_database_is_private_encrypted_mysql_8_with_a_managed_password(templates
         imported("network-PrivateSubnet1Id"),
         imported("network-PrivateSubnet2Id"),
     ]
+
+
+def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(templates):
+    """8.0 is in paid RDS Extended Support: new stacks get 8.4, and 8.0 stacks can be moved to it."""
+    version = templates["app"]["Parameters"]["DBEngineVersion"]
+    assert version["Default"] == "8.4"
+    assert set(version["AllowedValues"]) == {"8.0", "8.4"}
+    (database,) = resources(templates["app"], "AWS::RDS::DBInstance").values()
+    assert database["Properties"]["AllowMajorVersionUpgrade"] is True
 
 
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):
@@ -214,10 +308,10 @@ def test_no_secret_value_appears_in_any_template(templates):
 # --- Stack 03: Lambdas and events -------------------------------------------------------------------
 
 
-def test_both_functions_run_digest_pinned_images_in_the_private_subnets(templates):
+def test_every_function_runs_a_digest_pinned_image_in_the_private_subnets(templates):
     template = templates["lambda"]
     functions = resources(template, "AWS::Lambda::Function")
-    assert set(functions) == {"ThumbnailFunction", "AnnotationFunction"}
+    assert set(functions) == {"ThumbnailFunction", "AnnotationFunction", "SweeperFunction"}
     for function in functions.values():
         properties = function["Properties"]
         assert properties["PackageType"] == "Image"
@@ -227,10 +321,68 @@ def test_both_functions_run_digest_pinned_images_in_the_private_subnets(template
             imported("network-PrivateSubnet1Id"),
             imported("network-PrivateSubnet2Id"),
         ]
-    assert functions["AnnotationFunction"]["Properties"]["Timeout"] == 60
-    assert functions["ThumbnailFunction"]["Properties"]["Timeout"] == 30
-    lease = template["Parameters"]["JobLeaseSeconds"]
-    assert lease["Default"] == 90 and lease["MinValue"] > 60
+    architecture = template["Parameters"]["LambdaArchitecture"]
+    assert architecture["Default"] == "x86_64" and set(architecture["AllowedValues"]) == {"x86_64", "arm64"}
+    for name, function in functions.items():
+        assert function["Properties"]["Architectures"] == [{"Ref": "LambdaArchitecture"}], name
+
+
+def test_time_budgets_nest_provider_request_inside_function_timeout_inside_lease(templates):
+    """One provider request per attempt < the function's timeout < the lease that lets another take over."""
+    template = templates["lambda"]
+    functions = resources(template, "AWS::Lambda::Function")
+    timeouts = {name: f["Properties"]["Timeout"] for name, f in functions.items()}
+    assert timeouts["AnnotationFunction"] == 60
+    assert timeouts["ThumbnailFunction"] == 60, "large PNG/WebP decodes take seconds"
+    assert timeouts["SweeperFunction"] == 60
+    gemini = template["Parameters"]["GeminiTimeoutSeconds"]
+    assert gemini["Default"] == 30
+    assert gemini["MaxValue"] < timeouts["AnnotationFunction"], "a request may not outlast its function"
+    for suffix in ("lambda", "web"):
+        lease = templates[suffix]["Parameters"]["JobLeaseSeconds"]
+        assert lease["Default"] == 90
+        assert lease["MinValue"] > max(timeouts.values()), f"{suffix}: a lease could expire under a running attempt"
+        assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"]
+
+
+def test_the_thumbnail_function_has_the_memory_its_largest_accepted_image_needs(templates):
+    """Measured with the thumbnailer on 100 MP originals (deployment/README.md, "Sizing"): WebP peaks at
+    ~16 bytes per pixel (Pillow decodes it at full size, RGBA, and copies the canvas), PNG/GIF at 8-10."""
+    max_pixels = int(next(setting.default for setting in SETTINGS if setting.name == "MAX_IMAGE_PIXELS"))
+    mib = 2**20
+    peak_bytes_per_pixel = 16
+    runtime_mib = 150
+    needed = max_pixels * peak_bytes_per_pixel / mib + runtime_mib
+    memory = templates["lambda"]["Parameters"]["ThumbnailMemorySize"]
+    assert memory["Default"] >= needed, f"{memory['Default']} MB < the ~{needed:.0f} MiB a {max_pixels:,} px WebP needs"
+    assert memory["Default"] >= 1769, "one full vCPU for the seconds-long decodes"
+    function = templates["lambda"]["Resources"]["ThumbnailFunction"]["Properties"]
+    assert function["MemorySize"] == {"Ref": "ThumbnailMemorySize"}
+
+
+def test_job_functions_reserve_concurrency_by_default_and_the_sweeper_one(templates):
+    template = templates["lambda"]
+    limit = template["Parameters"]["FunctionConcurrencyLimit"]
+    assert limit["Default"] == 10 and limit["MinValue"] == 0
+    assert template["Conditions"]["LimitConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "FunctionConcurrencyLimit"}, "0"]}]
+    }
+    functions = resources(template, "AWS::Lambda::Function")
+    for name in ("ThumbnailFunction", "AnnotationFunction"):
+        assert functions[name]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": ["LimitConcurrency", {"Ref": "FunctionConcurrencyLimit"}, {"Ref": "AWS::NoValue"}]
+        }, name
+    assert functions["SweeperFunction"]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][1] == 1
+
+
+def test_both_stacks_agree_on_the_job_settings(templates):
+    for name in ("JobLeaseSeconds", "JobMaxAttempts"):
+        lambda_parameter = templates["lambda"]["Parameters"][name]
+        web_parameter = templates["web"]["Parameters"][name]
+        constraints = ("Type", "Default", "MinValue", "MaxValue")
+        assert {k: lambda_parameter.get(k) for k in constraints} == {k: web_parameter.get(k) for k in constraints}
+    attempts = templates["lambda"]["Parameters"]["JobMaxAttempts"]
+    assert (attempts["Default"], attempts["MinValue"], attempts["MaxValue"]) == (5, 1, 20)
 
 
 def test_function_environments_name_only_settings_and_pass_secret_arns(templates):
@@ -245,71 +397,175 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
         "S3_THUMBNAIL_BUCKET",
         "LOG_LEVEL",
         "JOB_LEASE_SECONDS",
+        "JOB_MAX_ATTEMPTS",
+        "DATA_DIR",
     }
     expected = {
         "ThumbnailFunction": common | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT"},
-        "AnnotationFunction": common | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT"},
+        "AnnotationFunction": common
+        | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"},
+        # Both buckets because the settings require them on AWS; the bus it announces due jobs on.
+        "SweeperFunction": common | {"EVENT_BUS_NAME"},
     }
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
-        assert expected[name] <= set(variables), name
+        assert set(variables) == expected[name], name
+        assert variables["JOB_MAX_ATTEMPTS"] == {"Ref": "JobMaxAttempts"}, name
+        assert variables["JOB_LEASE_SECONDS"] == {"Ref": "JobLeaseSeconds"}, name
         assert set(variables) <= SETTING_NAMES, set(variables) - SETTING_NAMES
         assert not set(variables) & SECRET_VALUE_SETTINGS
     annotation = functions["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
     assert annotation["GEMINI_API_KEY_SECRET_ARN"] == imported("app-GeminiApiKeySecretArn")
     assert annotation["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
+    assert annotation["GEMINI_TIMEOUT_SECONDS"] == {"Ref": "GeminiTimeoutSeconds"}
+    sweeper = functions["SweeperFunction"]["Properties"]["Environment"]["Variables"]
+    assert sweeper["EVENT_BUS_NAME"] == "default"
+    assert sweeper["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
+    assert sweeper["DATA_DIR"] == "/tmp/data"
     assert templates["lambda"]["Parameters"]["GeminiModelName"]["Default"] == "gemini-3.5-flash-lite"
 
 
-def test_rule_sends_uploads_and_retries_of_the_image_bucket_to_both_functions(templates):
-    template = templates["lambda"]
-    (rule_name, rule), *others = resources(template, "AWS::Events::Rule").items()
-    assert not others
-    properties = rule["Properties"]
-    assert properties["EventBusName"] == "default"
-    assert properties["EventPattern"] == {
-        "source": ["aws.s3", RETRY_SOURCE],
-        "detail-type": [DETAIL_TYPE],
-        "detail": {
-            "bucket": {"name": [imported("app-ImageBucketName")]},
-            "object": {"key": [{"prefix": "uploads/"}]},
-        },
+IMAGE_BUCKET = "the-image-bucket"
+JOB_FUNCTIONS = {"thumbnail": "ThumbnailFunction", "caption": "AnnotationFunction"}
+
+
+def s3_object_created(key: str, bucket: str = IMAGE_BUCKET) -> dict:
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1234}},
     }
-    targets = {target["Arn"]["Fn::GetAtt"][0]: target for target in properties["Targets"]}
-    assert set(targets) == {"ThumbnailFunction", "AnnotationFunction"}
+
+
+def job_due(job: str, image_id: int = 42) -> dict:
+    """What the application publishes with PutEvents when a job is due (a retry, the sweeper), as delivered."""
+    entry = job_due_entry(JobDue(image_id, Job(job)), "default")
+    return {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
+
+
+def matches(pattern: dict, event: dict) -> bool:
+    """EventBridge matching for the pattern forms the templates use: value lists and prefixes."""
+    for key, expected in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(expected, dict):
+            if not (isinstance(event[key], dict) and matches(expected, event[key])):
+                return False
+            continue
+        value = event[key]
+        if not any(
+            (value.startswith(option["prefix"]) if isinstance(option, dict) else value == option) for option in expected
+        ):
+            return False
+    return True
+
+
+def rules_with_patterns(template) -> dict[str, tuple[dict, dict]]:
+    """Event rules (name -> (pattern with the image bucket's name filled in, properties))."""
+    bucket_import = imported("app-ImageBucketName")
+
+    def fill(node):
+        if node == bucket_import:
+            return IMAGE_BUCKET
+        if isinstance(node, dict):
+            return {key: fill(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fill(value) for value in node]
+        return node
+
+    rules = resources(template, "AWS::Events::Rule")
+    return {
+        n: (fill(r["Properties"]["EventPattern"]), r["Properties"])
+        for n, r in rules.items()
+        if "EventPattern" in r["Properties"]
+    }
+
+
+def invoked_functions(template, event: dict) -> list[str]:
+    invoked = []
+    for pattern, properties in rules_with_patterns(template).values():
+        if matches(pattern, event):
+            invoked += [target["Arn"]["Fn::GetAtt"][0] for target in properties["Targets"]]
+    return sorted(invoked)
+
+
+def test_s3_upload_events_reach_both_functions_once(templates):
+    template = templates["lambda"]
+    both = sorted(JOB_FUNCTIONS.values())
+    assert invoked_functions(template, s3_object_created("uploads/abc.jpg")) == both
+    assert invoked_functions(template, s3_object_created("thumbnails/abc.jpg")) == []
+    assert invoked_functions(template, s3_object_created("uploads/abc.jpg", bucket="someone-elses")) == []
+    old_retry = {**s3_object_created("uploads/abc.jpg"), "source": JOB_SOURCE}
+    assert invoked_functions(template, old_retry) == [], "only S3 itself announces uploads"
+    (upload_rule,) = [p for p, _ in rules_with_patterns(template).values() if p["source"] == ["aws.s3"]]
+    assert upload_rule["detail"]["bucket"]["name"] == [IMAGE_BUCKET]
+
+
+@pytest.mark.parametrize("job", list(JOB_FUNCTIONS))
+def test_a_job_due_event_reaches_only_the_function_of_its_job(templates, job):
+    template = templates["lambda"]
+    assert invoked_functions(template, job_due(job)) == [JOB_FUNCTIONS[job]]
+    assert invoked_functions(template, {**job_due(job), "detail-type": "Object Created"}) == []
+    assert invoked_functions(template, {**job_due(job), "source": "someone.else"}) == []
+
+
+def test_a_job_due_event_for_no_known_job_reaches_nothing(templates):
+    unknown = {**job_due("caption"), "detail": {"image_id": 42, "job": "rendition"}}
+    assert invoked_functions(templates["lambda"], unknown) == []
+
+
+def test_every_rule_target_retries_then_dead_letters_and_may_invoke_its_function(templates):
+    template = templates["lambda"]
     queues = resources(template, "AWS::SQS::Queue")
-    for target in targets.values():
-        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-        (dead_letter_queue, attribute) = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
-        assert dead_letter_queue in queues and attribute == "Arn"
+    rules = resources(template, "AWS::Events::Rule")
+    assert rules
+    targeted = set()
+    dead_lettering = set()
+    for rule_name, rule in rules.items():
+        properties = rule["Properties"]
+        assert properties.get("EventBusName", "default") == "default", rule_name
+        for target in properties["Targets"]:
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 0
+            (dead_letter_queue, attribute) = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+            assert dead_letter_queue in queues and attribute == "Arn"
+            dead_lettering.add(rule_name)
+            targeted.add((target["Arn"]["Fn::GetAtt"][0], rule_name))
+    # EventBridge may invoke each function for exactly the rules that target it.
+    permissions = resources(template, "AWS::Lambda::Permission").values()
+    allowed = {
+        (p["Properties"]["FunctionName"]["Ref"], p["Properties"]["SourceArn"]["Fn::GetAtt"][0])
+        for p in permissions
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+        and p["Properties"]["Action"] == "lambda:InvokeFunction"
+    }
+    assert allowed == targeted
+    assert all(p["Properties"]["SourceArn"]["Fn::GetAtt"][1] == "Arn" for p in permissions)
+    # The dead-letter queue takes messages from those rules, and only from them.
     (policy,) = resources(template, "AWS::SQS::QueuePolicy").values()
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
-    permissions = resources(template, "AWS::Lambda::Permission").values()
-    allowed = {
-        p["Properties"]["FunctionName"]["Ref"]
-        for p in permissions
-        if p["Properties"]["Principal"] == "events.amazonaws.com"
-        and p["Properties"]["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
-        and p["Properties"]["Action"] == "lambda:InvokeFunction"
-    }
-    assert allowed == set(targets)
+    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert {s["Fn::GetAtt"][0] for s in sources} == dead_lettering
+    assert all(s["Fn::GetAtt"][1] == "Arn" for s in sources)
 
 
 def test_failed_invocations_land_in_a_queue_and_raise_alarms(templates):
     template = templates["lambda"]
-    configs = resources(template, "AWS::Lambda::EventInvokeConfig").values()
-    assert {c["Properties"]["FunctionName"]["Ref"] for c in configs} == {"ThumbnailFunction", "AnnotationFunction"}
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert set(configs) == {"ThumbnailFunction", "AnnotationFunction", "SweeperFunction"}
     queues = resources(template, "AWS::SQS::Queue")
-    for config in configs:
-        destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    for name in ("ThumbnailFunction", "AnnotationFunction"):
+        destination = configs[name]["DestinationConfig"]["OnFailure"]["Destination"]
         assert destination["Fn::GetAtt"][0] in queues
+        assert configs[name]["MaximumRetryAttempts"] >= 1
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     errors = {
         a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in alarms if a["Properties"]["MetricName"] == "Errors"
     }
-    assert errors == {"ThumbnailFunction", "AnnotationFunction"}
+    assert errors == {"ThumbnailFunction", "AnnotationFunction", "SweeperFunction"}
     depth = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for a in alarms
@@ -318,11 +574,93 @@ def test_failed_invocations_land_in_a_queue_and_raise_alarms(templates):
     assert depth == set(queues)
 
 
-def test_thumbnail_role_may_write_exactly_where_the_handler_writes(templates):
+def test_the_sweeper_runs_every_minute_one_at_a_time_from_the_thumbnail_image(templates):
+    template = templates["lambda"]
+    sweeper = template["Resources"]["SweeperFunction"]["Properties"]
+    assert sweeper["Code"]["ImageUri"] == {"Ref": "ThumbnailLambdaImageUri"}
+    assert sweeper["ImageConfig"]["Command"] == ["lambda_functions.job_sweeper.lambda_handler"]
+    assert sweeper["MemorySize"] == 256
+    assert sweeper["ReservedConcurrentExecutions"] == {"Fn::If": ["LimitConcurrency", 1, {"Ref": "AWS::NoValue"}]}
+    schedules = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    (schedule,) = schedules
+    assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["State"] == "ENABLED"
+    assert [t["Arn"] for t in schedule["Targets"]] == [{"Fn::GetAtt": ["SweeperFunction", "Arn"]}]
+    # Nothing but the schedule starts it; a sweep that fails or waits is dropped, the next comes anyway.
+    for rule in resources(template, "AWS::Events::Rule").values():
+        if rule["Properties"] is not schedule:
+            assert all(t["Arn"]["Fn::GetAtt"][0] != "SweeperFunction" for t in rule["Properties"]["Targets"])
+    (config,) = [
+        c["Properties"]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": "SweeperFunction"}
+    ]
+    assert config["MaximumRetryAttempts"] == 0 and config["MaximumEventAgeInSeconds"] == 60
+    assert "DestinationConfig" not in config
+    # A scheduled rule needs no role (EventBridge Scheduler would): no IAM resource with a lab role.
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::Scheduler::")]
+
+
+def test_the_sweeper_role_may_read_the_database_secret_and_announce_jobs_only(templates):
+    role = templates["lambda"]["Resources"]["SweeperFunctionRole"]["Properties"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            granted[action] = statement["Resource"]
+    assert {action.split(":")[0] for action in granted} == {"logs", "ec2", "secretsmanager", "events"}
+    assert granted["secretsmanager:GetSecretValue"] == imported("app-DatabaseSecretArn")
+    assert granted["events:PutEvents"]["Fn::Sub"].endswith(":event-bus/default")
+    assert granted["logs:PutLogEvents"] == {"Fn::GetAtt": ["SweeperLogGroup", "Arn"]}
+    assert set(granted) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+        "secretsmanager:GetSecretValue",
+        "events:PutEvents",
+    }
+
+
+def test_every_function_logs_to_its_own_group_which_only_its_role_may_write(templates):
+    template = templates["lambda"]
+    groups = set(resources(template, "AWS::Logs::LogGroup"))
+    used = set()
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert group in groups and group not in used, name
+        used.add(group)
+        role = template["Resources"][f"{name}Role"]["Properties"]
+        (logs,) = [s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if s["Sid"] == "WriteOwnLogs"]
+        assert logs["Resource"] == {"Fn::GetAtt": [group, "Arn"]}, name
+    assert used == groups
+
+
+def test_thumbnail_role_may_write_and_undo_exactly_where_the_handler_writes(templates):
+    """Put a thumbnail, and delete it again when its image was deleted meanwhile: in thumbnails/ only."""
     role = templates["lambda"]["Resources"]["ThumbnailFunctionRole"]["Properties"]
-    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
-    written = statements["WriteThumbnails"]["Resource"]["Fn::Sub"][0]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    write = by_sid["WriteThumbnails"]
+    assert sorted(write["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    written, variables = write["Resource"]["Fn::Sub"]
+    assert variables["Arn"] == imported("app-ThumbnailBucketArn")
     assert thumbnail_key("uploads/abc.png").startswith(written.removeprefix("${Arn}/").rstrip("*"))
+    assert written == "${Arn}/thumbnails/*"
+    # No other statement may put or delete objects anywhere.
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if {"s3:PutObject", "s3:DeleteObject", "s3:*"} & set(actions):
+            assert statement is write, statement["Sid"]
 
 
 # --- Roles: LabRoleArn or our own ---------------------------------------------------------------------
@@ -336,6 +674,83 @@ def test_roles_are_created_only_when_no_lab_role_is_given(templates, suffix):
     roles = resources(template, "AWS::IAM::Role")
     assert roles
     assert {role.get("Condition") for role in roles.values()} == {"CreateRoles"}
+
+
+LAB_ROLE = "arn:aws:iam::123456789012:role/LabRole"
+
+
+def condition_is_true(template, expression: Any, parameters: dict[str, str]) -> bool:
+    """Evaluate a condition the way CloudFormation does, for the given parameter values."""
+    if isinstance(expression, dict) and len(expression) == 1:
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return condition_is_true(template, template["Conditions"][argument], parameters)
+        if function == "Fn::Equals":
+            left, right = (str(parameters[v["Ref"]]) if isinstance(v, dict) else str(v) for v in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not condition_is_true(template, argument[0], parameters)
+        if function == "Fn::And":
+            return all(condition_is_true(template, part, parameters) for part in argument)
+        if function == "Fn::Or":
+            return any(condition_is_true(template, part, parameters) for part in argument)
+    raise AssertionError(f"cannot evaluate condition {expression!r}")
+
+
+def default_parameters(template) -> dict[str, str]:
+    return {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+
+
+def parameter_combinations(template, **fixed: str) -> Iterator[dict[str, str]]:
+    """Every combination of values that can make the template's conditions differ (`fixed` held)."""
+    declared = template.get("Parameters", {})
+    used = sorted(
+        {n["Ref"] for n in walk(template.get("Conditions", {})) if isinstance(n, dict) and "Ref" in n} - set(fixed)
+    )
+    candidates = []
+    for name in used:
+        compared = {
+            str(v)
+            for n in walk(template["Conditions"])
+            if isinstance(n, dict) and "Fn::Equals" in n and {"Ref": name} in n["Fn::Equals"]
+            for v in n["Fn::Equals"]
+            if not isinstance(v, dict)
+        }
+        values = compared | {str(v) for v in declared[name].get("AllowedValues", [])} | {"something-else"}
+        if "Default" in declared[name]:
+            values.add(str(declared[name]["Default"]))
+        candidates.append(sorted(values))
+    for combination in itertools.product(*candidates):
+        yield {**default_parameters(template), **dict(zip(used, combination, strict=True)), **fixed}
+
+
+@pytest.mark.parametrize("suffix", list(STACKS))
+def test_with_a_lab_role_no_stack_creates_any_iam_resource(templates, suffix):
+    """AWS Academy cannot create IAM resources: with LabRoleArn set, not one may be in any stack."""
+    template = templates[suffix]
+    iam = {n: r for n, r in template["Resources"].items() if r["Type"].startswith("AWS::IAM::")}
+    for name, resource in iam.items():
+        assert "Condition" in resource, f"{suffix}: {name} is created whatever LabRoleArn says"
+        assert "LabRoleArn" in template["Parameters"], suffix
+        for parameters in parameter_combinations(template, LabRoleArn=LAB_ROLE):
+            condition = {"Condition": resource["Condition"]}
+            assert not condition_is_true(template, condition, parameters), (suffix, name, parameters)
+        # ...and without a lab role the stack does create it (the evaluation above is not vacuous).
+        assert condition_is_true(template, {"Condition": resource["Condition"]}, default_parameters(template))
+
+
+def test_with_a_lab_role_the_web_instances_use_the_lab_instance_profile(templates):
+    template = templates["web"]
+    parameter = template["Parameters"]["LabInstanceProfileName"]
+    assert parameter["Default"] == "LabInstanceProfile"
+    assert not re.fullmatch(parameter["AllowedPattern"], ""), "an empty name would leave the instances without a role"
+    launch = template["Resources"]["WebLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    condition, created, lab = launch["IamInstanceProfile"]["Name"]["Fn::If"]
+    assert created == {"Ref": "WebInstanceProfile"}
+    assert template["Resources"]["WebInstanceProfile"]["Condition"] == condition
+    assert lab == {"Ref": "LabInstanceProfileName"}
+    with_lab_role = {**default_parameters(template), "LabRoleArn": LAB_ROLE}
+    assert not condition_is_true(template, {"Condition": condition}, with_lab_role)
 
 
 def test_functions_use_their_own_role_or_the_lab_role(templates):
@@ -392,6 +807,7 @@ def test_web_container_gets_its_settings_and_only_secret_arns(templates):
     assert set(settings) <= SETTING_NAMES | RUNTIME_VARIABLES, set(settings) - SETTING_NAMES - RUNTIME_VARIABLES
     assert not set(settings) & SECRET_VALUE_SETTINGS
     assert settings["EVENT_BUS_NAME"] == "default"
+    assert settings["JOB_MAX_ATTEMPTS"] == "5" and settings["JOB_LEASE_SECONDS"] == "90"
     for name in ("DB_HOST", "DB_SECRET_ARN", "S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET", "FLASK_SECRET_KEY_SECRET_ARN"):
         assert settings[name].startswith("placeholder-"), name
     _, variables = user_data(templates)

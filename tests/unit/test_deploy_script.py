@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,9 +77,13 @@ def overrides(command: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in command[start:])
 
 
-def config_with(tmp_path: Path, **settings: str) -> Path:
+def config_with(tmp_path: Path, **settings: str | None) -> Path:
+    """The example config with `settings` replaced or added; a None value removes the line."""
     text = EXAMPLE.read_text()
     for key, value in settings.items():
+        if value is None:
+            text = re.sub(rf"^{key}=.*\n", "", text, flags=re.MULTILINE)
+            continue
         text, count = re.subn(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
         if not count:
             text += f"{key}={value}\n"
@@ -160,6 +166,143 @@ def test_parameters_passed_to_each_stack_satisfy_its_template(dry_run):
                 assert parameter.get("MinValue", -1e18) <= float(value) <= parameter.get("MaxValue", 1e18), name
 
 
+def stack_parameters(result, suffix: str) -> dict[str, str]:
+    (command,) = [c for c in deploys(result) if option(c, "--stack-name").endswith(f"-{suffix}")]
+    return overrides(command)
+
+
+def test_the_stack_prefix_names_every_stack_and_reaches_every_template_that_takes_it(stubs, tmp_path):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, STACK_PREFIX="dev"))
+    assert result.returncode == 0, result.stderr
+    names = [option(c, "--stack-name") for c in deploys(result)]
+    assert names == [name.replace("image-annotation-", "dev-") for name, _ in STACK_ORDER]
+    for command in deploys(result):
+        parameters = cfn_yaml.load(str(REPO / option(command, "--template-file")))["Parameters"]
+        if "StackPrefix" in parameters:
+            assert overrides(command)["StackPrefix"] == "dev", option(command, "--template-file")
+    assert option(deploys(result)[0], "--template-file").startswith("deployment/00-")
+    assert "StackPrefix" in overrides(deploys(result)[0])
+    builds = [c for c in commands(result.stdout) if c[:2] == ["docker", "build"]]
+    assert all("/dev-" in option(c, "-t") for c in builds)
+
+
+@pytest.mark.parametrize("prefix", ["Dev", "9lives", "dev_1", "x" * 41])
+def test_a_stack_prefix_that_cannot_name_resources_is_refused_before_anything_runs(stubs, tmp_path, prefix):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, STACK_PREFIX=prefix))
+    assert result.returncode != 0
+    assert f"STACK_PREFIX={prefix}" in result.stderr and "lower-case" in result.stderr
+    assert not commands(result.stdout)
+
+
+@pytest.mark.parametrize(("configured", "passed"), [("", "LabInstanceProfile"), ("MyProfile", "MyProfile")])
+def test_a_lab_role_reaches_both_role_stacks_with_an_existing_instance_profile(stubs, tmp_path, configured, passed):
+    lab_role = "arn:aws:iam::123456789012:role/LabRole"
+    config = config_with(tmp_path, LAB_ROLE_ARN=lab_role, LAB_INSTANCE_PROFILE_NAME=configured)
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    assert stack_parameters(result, "lambda")["LabRoleArn"] == lab_role
+    web = stack_parameters(result, "web")
+    assert web["LabRoleArn"] == lab_role and web["LabInstanceProfileName"] == passed
+
+
+@pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "linux/amd64"), ("arm64", "linux/arm64")])
+def test_lambda_architecture_sets_the_lambda_images_platform_and_the_functions(stubs, tmp_path, architecture, platform):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, LAMBDA_ARCHITECTURE=architecture))
+    assert result.returncode == 0, result.stderr
+    builds = {option(c, "-f"): option(c, "--platform") for c in commands(result.stdout) if c[:2] == ["docker", "build"]}
+    assert builds == {
+        DOCKERFILES["annotation-lambda"]: platform,
+        DOCKERFILES["thumbnail-lambda"]: platform,
+        DOCKERFILES["web-app"]: "linux/amd64",  # the instance types and the AMI of stack 04 are x86_64
+    }
+    assert stack_parameters(result, "lambda")["LambdaArchitecture"] == architecture
+
+
+def test_web_instances_and_their_image_are_x86_64():
+    parameters = cfn_yaml.load(str(REPO / STACK_ORDER[4][1]))["Parameters"]
+    assert parameters["LatestAmiId"]["Default"].endswith("-x86_64")
+    assert all(t.startswith(("t3.", "t3a.")) for t in parameters["InstanceType"]["AllowedValues"])
+    assert re.search(r"^WEB_PLATFORM=linux/amd64$", SCRIPT.read_text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"LAMBDA_ARCHITECTURE": "amd64"}, "LAMBDA_ARCHITECTURE=amd64: use x86_64 or arm64"),
+        ({"PLATFORM": "linux/arm64"}, "PLATFORM was replaced by LAMBDA_ARCHITECTURE"),
+    ],
+)
+def test_an_architecture_the_functions_cannot_run_is_refused(stubs, tmp_path, setting, message):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, **setting))
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not commands(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("allocated", "configured", "ceiling"),
+    [
+        ("20", "", "100"),  # the default: max(100, 5 x allocated)
+        ("50", "", "250"),
+        ("1000", "", "2000"),  # capped at the template's MaxValue
+        ("20", "22", "22"),  # exactly 10 % above is enough
+        ("100", "110", "110"),
+        ("200", "300", "300"),
+    ],
+)
+def test_storage_ceiling_follows_the_allocated_storage(stubs, tmp_path, allocated, configured, ceiling):
+    config = config_with(tmp_path, DB_ALLOCATED_STORAGE=allocated, DB_MAX_ALLOCATED_STORAGE=configured)
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    passed = stack_parameters(result, "app")
+    assert passed["DBAllocatedStorage"] == allocated and passed["DBMaxAllocatedStorage"] == ceiling
+    template = cfn_yaml.load(str(REPO / STACK_ORDER[2][1]))["Parameters"]["DBMaxAllocatedStorage"]
+    assert int(ceiling) <= template["MaxValue"]
+    assert int(ceiling) * 10 >= int(allocated) * 11
+
+
+@pytest.mark.parametrize(
+    ("allocated", "configured", "message"),
+    [
+        ("20", "21", "at least 22 GiB"),
+        ("100", "109", "at least 110 GiB"),
+        ("500", "400", "at least 550 GiB"),
+        ("20", "2001", "at most 2000 GiB"),
+        ("20", "lots", "a whole number of GiB"),
+        ("twenty", "", "DB_ALLOCATED_STORAGE=twenty"),
+    ],
+)
+def test_a_storage_ceiling_rds_would_refuse_stops_the_deploy_before_it_starts(
+    stubs, tmp_path, allocated, configured, message
+):
+    config = config_with(tmp_path, DB_ALLOCATED_STORAGE=allocated, DB_MAX_ALLOCATED_STORAGE=configured)
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not deploys(result), "no stack may be deployed with a ceiling RDS refuses"
+
+
+def test_job_settings_reach_the_functions_and_the_web_tier(stubs, tmp_path, dry_run):
+    assert stack_parameters(dry_run, "lambda")["JobMaxAttempts"] == "5"
+    assert stack_parameters(dry_run, "lambda")["GeminiTimeoutSeconds"] == "30"
+    config = config_with(tmp_path, JOB_MAX_ATTEMPTS="7", JOB_LEASE_SECONDS="120", GEMINI_TIMEOUT_SECONDS="20")
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    functions, web = stack_parameters(result, "lambda"), stack_parameters(result, "web")
+    assert functions["JobMaxAttempts"] == web["JobMaxAttempts"] == "7"
+    assert functions["JobLeaseSeconds"] == web["JobLeaseSeconds"] == "120"
+    assert functions["GeminiTimeoutSeconds"] == "20"
+
+
+def test_database_is_mysql_8_4_unless_the_config_says_otherwise(stubs, tmp_path, dry_run):
+    assert stack_parameters(dry_run, "app")["DBEngineVersion"] == "8.4"
+    without = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION=None))
+    assert without.returncode == 0, without.stderr
+    assert stack_parameters(without, "app")["DBEngineVersion"] == "8.4"
+    older = run_script(stubs, "--dry-run", config=config_with(tmp_path, DB_ENGINE_VERSION="8.0"))
+    assert stack_parameters(older, "app")["DBEngineVersion"] == "8.0"
+
+
 def test_example_config_lists_every_setting_the_script_reads():
     example = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", EXAMPLE.read_text(), re.MULTILINE))
     known = set(re.findall(r"^CFG_([A-Z0-9_]+)=", SCRIPT.read_text(), re.MULTILINE))
@@ -189,6 +332,280 @@ def test_real_config_is_git_ignored():
         ["git", "check-ignore", "--quiet", "deployment/config.env"], cwd=REPO, capture_output=True, timeout=10
     )
     assert result.returncode == 0, "deployment/config.env would be committed"
+
+
+# --- Real runs against a fake AWS CLI -----------------------------------------------------------------
+
+# An `aws` stand-in that keeps the account's state in a JSON file ("world"): stacks and their status,
+# Lambda concurrency settings. It answers what deploy.sh asks and records every call.
+FAKE_AWS = r"""
+import json, re, sys
+
+WORLD = sys.argv[1]
+args = sys.argv[2:]
+with open(WORLD) as f:
+    world = json.load(f)
+world["calls"].append(args)
+
+
+def option(name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+def finish(out="", code=0, err=""):
+    with open(WORLD, "w") as f:
+        json.dump(world, f)
+    if out:
+        print(out)
+    if err:
+        print(err, file=sys.stderr)
+    sys.exit(code)
+
+
+command, stack, stacks = " ".join(args[:2]), option("--stack-name"), world["stacks"]
+if command == "sts get-caller-identity":
+    finish("123456789012")
+if command == "cloudformation describe-stacks":
+    if world.get("describe_error"):
+        finish(code=254, err=world["describe_error"])
+    if stack not in stacks:
+        finish(code=254, err=f"An error occurred (ValidationError) when calling the DescribeStacks "
+                             f"operation: Stack with id {stack} does not exist")
+    query = option("--query")
+    if query == "Stacks[0].StackStatus":
+        finish(stacks[stack])
+    key = re.search(r"OutputKey=='(\w+)'", query).group(1)
+    if key.endswith("RepositoryUri"):
+        finish("123456789012.dkr.ecr.us-east-1.amazonaws.com/" + key.lower())
+    finish(f"fake-{key}")
+if command == "cloudformation deploy":
+    if stacks.get(stack) == "ROLLBACK_COMPLETE":
+        finish(code=255, err=f"An error occurred (ValidationError) when calling the CreateChangeSet "
+                             f"operation: Stack:{stack} is in ROLLBACK_COMPLETE state and can not be updated.")
+    stacks[stack] = "UPDATE_COMPLETE" if stack in stacks else "CREATE_COMPLETE"
+    finish()
+if command == "cloudformation delete-stack":
+    stacks.pop(stack, None)
+    finish()
+if command == "cloudformation wait":
+    finish()
+if command == "ecr describe-images":
+    finish("sha256:" + "ab" * 32)
+if command == "lambda get-account-settings":
+    if world["account"] is None:
+        finish(code=254, err="An error occurred (AccessDeniedException) when calling the GetAccountSettings operation")
+    limit, unreserved = world["account"]
+    finish(f"{limit}\t{unreserved}")
+if command == "lambda get-function-concurrency":
+    name = option("--function-name")
+    if name not in world["reserved"]:
+        finish(code=254, err=f"An error occurred (ResourceNotFoundException): Function not found: {name}")
+    finish("None" if world["reserved"][name] is None else str(world["reserved"][name]))
+finish(code=97, err=f"fake aws: unexpected call {args}")
+"""
+
+
+class FakeAws:
+    def __init__(self, folder: Path, stacks: dict[str, str], **state) -> None:
+        self.folder = folder
+        self.world = folder / "world.json"
+        world = {"calls": [], "stacks": stacks, "account": [1000, 1000], "reserved": {}, **state}
+        self.world.write_text(json.dumps(world))
+        program = folder / "fake_aws.py"
+        program.write_text(FAKE_AWS)
+        stub = folder / "aws"
+        stub.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{program}" "{self.world}" "$@"\n')
+        stub.chmod(0o755)
+        docker = folder / "docker"
+        docker.write_text("#!/bin/sh\necho docker must not run >&2\nexit 97\n")
+        docker.chmod(0o755)
+
+    @property
+    def state(self) -> dict:
+        return json.loads(self.world.read_text())
+
+    def calls(self, *prefix: str) -> list[list[str]]:
+        return [c for c in self.state["calls"] if c[: len(prefix)] == list(prefix)]
+
+    def run(self, tmp_path: Path, *args: str, stdin: str = "", **settings: str) -> subprocess.CompletedProcess[str]:
+        config = config_with(tmp_path, IMAGE_TAG="test-tag", **settings)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env["PATH"] = f"{self.folder}{os.pathsep}{env.get('PATH', '')}"
+        return subprocess.run(
+            ["bash", str(SCRIPT), "--config", str(config), "--skip-build", *args],
+            cwd=REPO,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def fake_aws(tmp_path: Path, stacks: dict[str, str], **state) -> FakeAws:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    return FakeAws(folder, stacks, **state)
+
+
+def healthy_stacks(**overrides: str) -> dict[str, str]:
+    return {**{name: "CREATE_COMPLETE" for name, _ in STACK_ORDER}, **overrides}
+
+
+APP = STACK_ORDER[2][0]
+
+
+def test_a_stack_whose_first_creation_rolled_back_is_deleted_and_created_again_with_yes(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(**{APP: "ROLLBACK_COMPLETE"}))
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "ROLLBACK_COMPLETE" in result.stdout
+    calls = aws.state["calls"]
+    delete = calls.index(["cloudformation", "delete-stack", "--region", "us-east-1", "--stack-name", APP])
+    wait = calls.index(
+        ["cloudformation", "wait", "stack-delete-complete", "--region", "us-east-1", "--stack-name", APP]
+    )
+    (deploy,) = [
+        i for i, c in enumerate(calls) if c[:2] == ["cloudformation", "deploy"] and option(c, "--stack-name") == APP
+    ]
+    assert delete < wait < deploy
+    assert [option(c, "--stack-name") for c in aws.calls("cloudformation", "delete-stack")] == [APP]
+    assert [option(c, "--stack-name") for c in aws.calls("cloudformation", "deploy")] == [n for n, _ in STACK_ORDER]
+    assert aws.state["stacks"][APP] == "CREATE_COMPLETE"
+
+
+@pytest.mark.parametrize("answer", ["y\n", "yes\n"])
+def test_without_yes_the_script_asks_before_deleting_a_rolled_back_stack(tmp_path, answer):
+    aws = fake_aws(tmp_path, healthy_stacks(**{APP: "ROLLBACK_COMPLETE"}))
+    result = aws.run(tmp_path, stdin=answer)
+    assert result.returncode == 0, result.stderr
+    assert [option(c, "--stack-name") for c in aws.calls("cloudformation", "delete-stack")] == [APP]
+    assert aws.state["stacks"][APP] == "CREATE_COMPLETE"
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""])
+def test_anything_but_yes_leaves_a_rolled_back_stack_alone_and_stops(tmp_path, answer):
+    aws = fake_aws(tmp_path, healthy_stacks(**{APP: "ROLLBACK_COMPLETE"}))
+    result = aws.run(tmp_path, stdin=answer)
+    assert result.returncode != 0
+    assert "cancelled" in result.stderr and "--yes" in result.stderr
+    assert not aws.calls("cloudformation", "delete-stack")
+    deployed = [option(c, "--stack-name") for c in aws.calls("cloudformation", "deploy")]
+    assert deployed == [STACK_ORDER[0][0], STACK_ORDER[1][0]], "nothing after the rolled-back stack may run"
+
+
+def test_every_stack_status_is_checked_before_its_deploy_and_healthy_stacks_are_never_deleted(tmp_path):
+    stacks = healthy_stacks(**{APP: "UPDATE_ROLLBACK_COMPLETE"})
+    del stacks[STACK_ORDER[4][0]]  # the web stack does not exist yet
+    aws = fake_aws(tmp_path, stacks)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not aws.calls("cloudformation", "delete-stack")
+    calls = aws.state["calls"]
+    for name, _ in STACK_ORDER:
+        (deploy,) = [
+            i
+            for i, c in enumerate(calls)
+            if c[:2] == ["cloudformation", "deploy"] and option(c, "--stack-name") == name
+        ]
+        checks = [
+            i
+            for i, c in enumerate(calls[:deploy])
+            if c[:2] == ["cloudformation", "describe-stacks"]
+            and option(c, "--stack-name") == name
+            and option(c, "--query") == "Stacks[0].StackStatus"
+        ]
+        assert checks, f"{name} was deployed without looking at its status"
+    assert aws.state["stacks"][STACK_ORDER[4][0]] == "CREATE_COMPLETE"
+    assert re.search(r"^Web app: fake-LoadBalancerUrl$", result.stdout, re.MULTILINE)
+
+
+def test_a_status_that_cannot_be_read_stops_the_deploy_with_the_reason(tmp_path):
+    error = "An error occurred (ExpiredToken) when calling the DescribeStacks operation: expired"
+    aws = fake_aws(tmp_path, {}, describe_error=error)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode != 0
+    assert error in result.stderr and "cannot read the status of stack image-annotation-ecr" in result.stderr
+    assert not aws.calls("cloudformation", "deploy")
+
+
+def lambda_stack_parameters(aws: FakeAws) -> dict[str, str]:
+    (command,) = [c for c in aws.calls("cloudformation", "deploy") if option(c, "--stack-name").endswith("-lambda")]
+    return overrides(command)
+
+
+@pytest.mark.parametrize(
+    ("account", "reserved", "passed"),
+    [
+        ([1000, 1000], {}, "10"),  # plenty
+        ([121, 121], {}, "10"),  # 2 x 10 + 1 reserved leaves exactly the 100 AWS keeps
+        ([120, 120], {}, "0"),  # one short
+        ([10, 10], {}, "0"),  # a new or lab account
+        # A redeploy: the 21 this deployment already holds are not counted against it.
+        (
+            [125, 104],
+            {"image-annotation-thumbnail": 10, "image-annotation-annotation": 10, "image-annotation-job-sweeper": 1},
+            "10",
+        ),
+        ([1000, 1000], {"image-annotation-thumbnail": None}, "10"),  # exists, reserves nothing
+    ],
+)
+def test_concurrency_is_reserved_only_where_the_account_can_spare_it(tmp_path, account, reserved, passed):
+    aws = fake_aws(tmp_path, healthy_stacks(), account=account, reserved=reserved)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == passed
+    settings = aws.calls("lambda", "get-account-settings")
+    assert len(settings) == 1
+    assert "AccountLimit.ConcurrentExecutions" in option(settings[0], "--query")
+    assert "AccountLimit.UnreservedConcurrentExecutions" in option(settings[0], "--query")
+    if passed == "0":
+        assert "cannot reserve 21 concurrent executions" in result.stderr
+        assert f"limit is {account[0]} with {account[1]} unreserved" in result.stderr
+        assert "LAMBDA_CONCURRENCY_LIMIT" in result.stderr
+    else:
+        assert "warning" not in result.stderr
+    calls = aws.state["calls"]
+    first_stack = next(i for i, c in enumerate(calls) if c[:2] == ["cloudformation", "deploy"])
+    assert calls.index(settings[0]) < first_stack, "decided before anything is deployed"
+
+
+def test_the_warning_says_how_much_would_fit(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(), account=[115, 115])
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "at most 7 fits now" in result.stderr  # 2 x 7 + 1 = 15 = 115 - 100
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == "0"
+
+
+def test_an_unreadable_account_setting_means_no_reservation_not_a_failed_deploy(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(), account=None)
+    result = aws.run(tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "could not read this account's Lambda concurrency" in result.stderr
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == "0"
+
+
+def test_no_reservation_asked_for_means_no_question_asked(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks())
+    result = aws.run(tmp_path, "--yes", LAMBDA_CONCURRENCY_LIMIT="0")
+    assert result.returncode == 0, result.stderr
+    assert not aws.calls("lambda")
+    assert lambda_stack_parameters(aws)["FunctionConcurrencyLimit"] == "0"
+
+
+def test_dry_run_prints_the_concurrency_query_and_reserves_the_default(dry_run):
+    printed = commands(dry_run.stdout)
+    assert [c for c in printed if c[:3] == ["aws", "lambda", "get-account-settings"]]
+    assert stack_parameters(dry_run, "lambda")["FunctionConcurrencyLimit"] == "10"
+
+
+@pytest.mark.parametrize("value", ["ten", "-1", "010", "99999"])
+def test_a_concurrency_limit_that_is_not_a_count_is_refused(stubs, tmp_path, value):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, LAMBDA_CONCURRENCY_LIMIT=value))
+    assert result.returncode != 0
+    assert f"LAMBDA_CONCURRENCY_LIMIT={value}" in result.stderr
+    assert not deploys(result)
 
 
 # --- Teardown -------------------------------------------------------------------------------------------

@@ -141,13 +141,14 @@ def delivered(entry: dict) -> dict:
 
 @pytest.mark.parametrize("job", list(Job))
 def test_a_job_due_entry_round_trips_through_the_parser(job):
-    entry = job_due_entry(JobDue(42, job), "image-bus")
+    entry = job_due_entry(JobDue(42, job, BUCKET), "image-bus")
     assert entry["Source"] == JOB_SOURCE == "image-annotation.retry"
     assert entry["DetailType"] == JOB_DUE == "Image Job Due"
     assert entry["EventBusName"] == "image-bus"
-    assert json.loads(entry["Detail"]) == {"image_id": 42, "job": job.value}
-    assert parse_job_targets(delivered(entry)) == [JobDue(42, job)]
-    assert parse_job_targets(json.loads(json.dumps(delivered(entry)))) == [JobDue(42, job)]
+    assert json.loads(entry["Detail"]) == {"image_id": 42, "job": job.value, "bucket": BUCKET}
+    assert parse_job_targets(delivered(entry)) == [JobDue(42, job, BUCKET)]
+    assert parse_job_targets(json.loads(json.dumps(delivered(entry)))) == [JobDue(42, job, BUCKET)]
+    assert json.loads(job_due_entry(JobDue(42, job), "b")["Detail"]) == {"image_id": 42, "job": job.value}
 
 
 @pytest.mark.parametrize(
@@ -161,6 +162,7 @@ def test_a_job_due_entry_round_trips_through_the_parser(job):
         {"image_id": 42, "job": "resize"},
         {"image_id": 42},
         {"job": "caption"},
+        {"image_id": 42, "job": "caption", "bucket": ["b"]},
         None,
         [],
     ],
