@@ -62,11 +62,12 @@ def test_due_jobs_reach_the_rule_of_their_job_only_and_parse_back(rules_to_queue
 
     captions = received(sqs, queues["caption"])
     assert sorted((t for event in captions for t in parse_job_targets(event)), key=lambda t: t.image_id) == [
-        JobDue(7, Job.CAPTION),
-        JobDue(9, Job.CAPTION),
+        JobDue(7, Job.CAPTION, BUCKET),
+        JobDue(9, Job.CAPTION, BUCKET),
     ]
     assert all(event["source"] == JOB_SOURCE for event in captions)
-    assert [parse_job_targets(event) for event in received(sqs, queues["thumbnail"])] == [[JobDue(8, Job.THUMBNAIL)]]
+    thumbnails = [parse_job_targets(event) for event in received(sqs, queues["thumbnail"])]
+    assert thumbnails == [[JobDue(8, Job.THUMBNAIL, BUCKET)]]
     assert received(sqs, queues["upload"]) == [], "job events do not wake both functions"
 
 
