@@ -15,6 +15,7 @@ if __name__ == "__main__" and not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from flask import Flask  # noqa: E402
+from werkzeug.routing import IntegerConverter  # noqa: E402
 
 from annotation_core.announcers import LocalAnnouncer  # noqa: E402
 from annotation_core.bootstrap import Services, bootstrap  # noqa: E402
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         MAX_CONTENT_LENGTH=settings.max_upload_bytes * REQUEST_FILES_LIMIT + 2**20,
     )
     app.json.sort_keys = False  # documents keep the order presenters give them (id first)
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.extensions["annotation"] = services
     app.extensions["local_worker"] = worker
     for blueprint in (pages.bp, uploads.bp, image_forms.bp, api.bp, media.bp, health.bp):
@@ -60,6 +62,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.init_app(app)
     commands.init_app(app)
     return app
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` within the ids a BIGINT column holds: anything larger is a 404, not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _start_local_worker(services: Services):

@@ -48,8 +48,9 @@ def decode_cursor(cursor: str) -> int:
     """The image id a cursor points before; raises BadQueryError for anything we did not hand out."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith(_CURSOR_PREFIX) and text[len(_CURSOR_PREFIX) :].isdigit():
-            return int(text[len(_CURSOR_PREFIX) :])
+        number = text[len(_CURSOR_PREFIX) :]
+        if text.startswith(_CURSOR_PREFIX) and _is_id(number):
+            return int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise BadQueryError("The cursor is not valid: pass the next_cursor of a previous page, or none for the newest.")
@@ -62,7 +63,7 @@ def parse_query(args: Mapping[str, str]) -> GalleryQuery:
         raise BadQueryError(f"The status must be one of {', '.join(STATUSES)} (got {status[:40]!r}).")
     cursor = args.get("cursor", "").strip()
     raw_limit = args.get("limit", "").strip()
-    if raw_limit and not (raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT):
+    if raw_limit and not (raw_limit.isascii() and raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT):
         raise BadQueryError(f"The limit must be a whole number from 1 to {MAX_LIMIT} (got {raw_limit[:40]!r}).")
     return GalleryQuery(
         text=args.get("q", "").strip()[:200],
@@ -75,7 +76,7 @@ def parse_query(args: Mapping[str, str]) -> GalleryQuery:
 def parse_ids(raw: str) -> list[int]:
     """Read `ids=3,5,9` (1 to MAX_LIMIT image ids), refusing anything else."""
     parts = [part.strip() for part in raw.split(",") if part.strip()]
-    if not parts or len(parts) > MAX_LIMIT or not all(part.isdigit() for part in parts):
+    if not parts or len(parts) > MAX_LIMIT or not all(_is_id(part) for part in parts):
         raise BadQueryError(f"ids must be 1 to {MAX_LIMIT} image ids separated by commas (got {raw[:40]!r}).")
     return [int(part) for part in parts]
 
@@ -88,3 +89,8 @@ def load_page(query: GalleryQuery) -> GalleryPage:
     more = len(records) > query.limit
     records = records[: query.limit]
     return GalleryPage(records, encode_cursor(records[-1].id) if more else None)
+
+
+def _is_id(text: str) -> bool:
+    """ASCII digits of a number a BIGINT id column can hold ("²" is a digit to str.isdigit, not to int)."""
+    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63

@@ -212,7 +212,7 @@ def test_openapi_describes_every_api_route_with_its_methods(app, client):
 
     served: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/") or rule.rule in ("/upload", "/health"):
+        if rule.rule.startswith("/api/") or rule.rule in ("/upload", "/health", "/ready"):
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             served.setdefault(path, set()).update(rule.methods - {"HEAD", "OPTIONS"})
     documented = {
