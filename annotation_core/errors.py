@@ -73,3 +73,12 @@ class RetryLaterError(AnnotationError):
         super().__init__(message)
         self.retry_after = retry_after
         self.throttled = throttled
+
+
+class ProviderNotConfiguredError(RetryLaterError):
+    """No caption provider is set up: the caption waits, uncounted, until one is (no red wall of failures)."""
+
+    PREFIX = "Captions are off: "
+
+    def __init__(self, how_to: str):
+        super().__init__(self.PREFIX + how_to, throttled=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from annotation_core.errors import AnnotationError, RetryLaterError, StorageError
+from annotation_core.errors import AnnotationError, ProviderNotConfiguredError, RetryLaterError, StorageError
 from annotation_core.events import JobDue, JobTarget, ObjectCreated, parse_job_targets
 from annotation_core.records import ImageRecord, Job
 from annotation_core.repository import Claim, ImageRepository, utcnow
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Seconds kept in hand at the end of an invocation or lease to record the outcome.
 RECORDING_MARGIN_SECONDS = 5.0
+# How often a caption waiting for a provider looks again (a local worker that starts with one looks at once).
+PROVIDER_RECHECK_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class JobRunner:
             )
         try:
             output = work(JobInput(record, self.originals.load(record.original_key), deadline))
+        except ProviderNotConfiguredError as error:
+            return self._wait_for_setup(claim, error.message)
         except RetryLaterError as error:
             return self._retry_later(claim, record, error.message, error.retry_after, error.throttled)
         except StorageError as error:  # a missing original may still be on its way; a bucket may be back soon
@@ -184,6 +188,16 @@ class JobRunner:
             extra={"image_id": claim.image_id, "job": str(claim.job)},
         )
         return "retry"
+
+    def _wait_for_setup(self, claim: Claim, reason: str) -> str:
+        """Nothing can be done until someone configures a provider: wait, uncounted and without giving up."""
+        later = utcnow() + timedelta(seconds=PROVIDER_RECHECK_SECONDS)
+        if not self.repository.retry_later(claim, reason, later, refund=True):
+            return "lost"
+        log.info(
+            "job waits for a provider image=%s job=%s", claim.image_id, claim.job, extra={"image_id": claim.image_id}
+        )
+        return "waiting"
 
     def _fail(self, claim: Claim, reason: str) -> str:
         if not self.repository.fail(claim, reason):

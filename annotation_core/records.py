@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from annotation_core.errors import ProviderNotConfiguredError
+
 
 class Job(enum.StrEnum):
     """The two independent jobs every image gets."""
@@ -54,8 +56,15 @@ class JobProgress:
         """Pending after a transient failure, until `next_attempt_at`; `error` holds the last reason."""
         return self.state is JobState.PENDING and self.next_attempt_at is not None
 
+    @property
+    def waiting_for_setup(self) -> bool:
+        """Pending until someone configures what it needs (a caption provider)."""
+        return self.waiting_to_retry and (self.error or "").startswith(ProviderNotConfiguredError.PREFIX)
+
     def describe(self, max_attempts: int) -> str:
         """The job's state in words, e.g. 'waiting to retry (attempt 2 of 5)'."""
+        if self.waiting_for_setup:
+            return "waiting for a caption provider"
         if self.waiting_to_retry:
             # A rate-limited attempt is given back, so the next attempt may carry the same number again.
             return f"waiting to retry (attempt {min(self.attempts + 1, max_attempts)} of {max_attempts})"

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from annotation_core.errors import ImageNotFoundError
+from annotation_core.errors import ImageNotFoundError, ProviderNotConfiguredError
 from annotation_core.records import UNFINISHED_STATES, ImageRecord, Job, JobState
 from annotation_core.schema import images
 from annotation_core.search import text_match
@@ -201,6 +201,18 @@ class ImageRepository:
                 reset.extend((image_id, job) for image_id in ids)
         return reset
 
+    def waiting_for_setup(self, job: Job) -> int:
+        """How many of this job wait for someone to configure what it needs (a caption provider)."""
+        statement = sa.select(sa.func.count()).select_from(images).where(_waits_for_setup(job))
+        with self.engine.connect() as conn:
+            return conn.execute(statement).scalar_one()
+
+    def wake_waiting_for_setup(self, job: Job) -> int:
+        """Make the jobs waiting for setup due now (it has just been done); returns how many."""
+        statement = images.update().where(_waits_for_setup(job)).values({_column(job, "next_attempt_at"): utcnow()})
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount
+
     def due_jobs(self, job: Job, *, lease_seconds: int, lost_after: float, limit: int) -> list[int]:
         """Ids of images whose `job` should run now but may have no event on its way, oldest first:
         pending past its next attempt time, pending and unclaimed for `lost_after` seconds (a lost event),
@@ -273,6 +285,14 @@ def _retryable(job: Job, now: datetime, lease_seconds: int) -> sa.ColumnElement[
         state == JobState.FAILED,
         sa.and_(state == JobState.PROCESSING, _column(job, "started_at") < now - timedelta(seconds=lease_seconds)),
         sa.and_(state == JobState.PENDING, _column(job, "next_attempt_at") > now),
+    )
+
+
+def _waits_for_setup(job: Job) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _column(job, "status") == JobState.PENDING,
+        _column(job, "next_attempt_at").is_not(None),
+        _column(job, "error").startswith(ProviderNotConfiguredError.PREFIX, autoescape=True),
     )
 
 

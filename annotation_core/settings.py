@@ -298,6 +298,11 @@ class Settings:
     def uses_mysql(self) -> bool:
         return self.db_host is not None
 
+    @property
+    def caption_provider_configured(self) -> bool:
+        """An OpenAI-compatible server needs no key (a local one takes none); Gemini does."""
+        return self.caption_provider == "openai" or bool(self.gemini_api_key)
+
 
 def load_settings(environ: Mapping[str, str] | None = None, read_dotenv: bool = True) -> Settings:
     """Read every setting from `environ` (default: the process environment, plus the nearest `.env`).

@@ -77,7 +77,9 @@ def _start_local_worker(services: Services):
     """This machine's job worker, in this process, unless another process already is it."""
     try:
         from lambda_functions.local_worker import LocalWorker
-    except ImportError:  # the web image ships the web tier only: on AWS the Lambdas process the jobs
+    except ModuleNotFoundError as error:  # the web image ships the web tier only: on AWS the Lambdas do the jobs
+        if error.name != "lambda_functions":
+            raise
         log.warning("no job worker in this installation: uploads are kept, and wait until a worker runs")
         return None
     return LocalWorker.start_if_none_running(services)

@@ -15,7 +15,7 @@ from typing import Any
 from google import genai
 from google.genai import errors, types
 
-from annotation_core.errors import CaptionProviderError, RetryLaterError
+from annotation_core.errors import CaptionProviderError, ProviderNotConfiguredError, RetryLaterError
 from annotation_core.retry_policy import parse_retry_after
 from lambda_functions.annotation_lambda.providers import ProviderReply, request_timeout
 
@@ -73,8 +73,9 @@ class GeminiProvider:
     def describe(self, jpeg: bytes, prompt: str, schema: dict[str, Any], deadline: float) -> ProviderReply:
         """Ask for JSON matching `schema` about one JPEG image, before `deadline` (a time.monotonic() value)."""
         if not self.api_key:
-            raise CaptionProviderError(
-                "No Gemini API key: set GEMINI_API_KEY (or GEMINI_API_KEY_SECRET_ARN), then retry"
+            raise ProviderNotConfiguredError(
+                "put a Gemini API key in GEMINI_API_KEY (on AWS, in the secret GEMINI_API_KEY_SECRET_ARN names), or "
+                "choose another provider with CAPTION_PROVIDER; captions then follow by themselves."
             )
         timeout = request_timeout(self.timeout_seconds, deadline)
         config = types.GenerateContentConfig(

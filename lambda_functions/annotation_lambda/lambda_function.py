@@ -63,9 +63,26 @@ def write_caption(job: JobInput, *, provider: CaptionProvider, settings: Setting
 
 
 def caption_work(services: Services) -> Work:
+    wake_captions_once(services)
     return functools.partial(
         write_caption, provider=provider_for_settings(services.settings), settings=services.settings
     )
+
+
+def wake_captions_waiting_for_a_provider(services: Services) -> int:
+    """With a provider configured now, captions that waited for one are due at once (the sweeper sends them)."""
+    if not services.settings.caption_provider_configured:
+        return 0
+    woken = services.repository.wake_waiting_for_setup(Job.CAPTION)
+    if woken:
+        log.info("a caption provider is configured: %d waiting captions are due", woken)
+    return woken
+
+
+@functools.cache
+def wake_captions_once(services: Services) -> None:
+    """Once per Lambda container and worker (a new key reaches new containers)."""
+    wake_captions_waiting_for_a_provider(services)
 
 
 @functools.cache

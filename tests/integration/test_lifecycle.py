@@ -11,7 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from annotation_core.bootstrap import bootstrap
-from annotation_core.errors import CaptionProviderError, JobError, RetryLaterError, StorageError
+from annotation_core.errors import (
+    CaptionProviderError,
+    JobError,
+    ProviderNotConfiguredError,
+    RetryLaterError,
+    StorageError,
+)
 from annotation_core.events import JobDue, ObjectCreated
 from annotation_core.lifecycle import JobOutput, JobRunner, lambda_deadline, lease_deadline
 from annotation_core.records import Job, JobState
@@ -150,6 +156,24 @@ def test_a_job_rate_limited_longer_than_the_window_fails(runner, services, image
     assert row(services, image).caption_error == (
         "Quota exceeded. Still rate-limited 1 hours after it was queued: raise the quota, then retry."
     )
+
+
+def test_without_a_provider_a_caption_waits_uncounted_without_giving_up(runner, services, image, engine):
+    with engine.begin() as conn:  # queued long ago: a rate limit would have given up by now
+        conn.execute(sa.update(table).values(caption_queued_at=utcnow() - timedelta(days=30)))
+    before = utcnow()
+    for _ in range(4):
+        assert run(runner, image, raising(ProviderNotConfiguredError("set GEMINI_API_KEY."))) == "waiting"
+        make_due(engine, image.id, Job.CAPTION)
+    stored = row(services, image)
+    assert (stored.caption_status, stored.caption_attempts) == (JobState.PENDING, 0)
+    assert stored.progress(Job.CAPTION).describe(3) == "waiting for a caption provider"
+    assert services.repository.waiting_for_setup(Job.CAPTION) == 0, "made due by the test"
+    run(runner, image, raising(ProviderNotConfiguredError("set GEMINI_API_KEY.")))
+    assert row(services, image).caption_next_attempt_at - before > timedelta(minutes=59), "it looks again hourly"
+    assert services.repository.waiting_for_setup(Job.CAPTION) == 1
+    assert services.repository.wake_waiting_for_setup(Job.CAPTION) == 1
+    assert run(runner, image, caption()) == "completed"
 
 
 def test_an_attempt_that_died_past_the_cap_fails_as_interrupted(runner, services, image, engine):

@@ -91,23 +91,33 @@ def test_caption_refused_by_gemini_fails_with_reason_and_thumbnail_completes(cli
     assert "GEMINI_API_KEY" in status["caption_error"]
 
 
-@pytest.mark.parametrize("gemini_key", [None])
-def test_without_gemini_key_caption_fails_at_once_and_thumbnail_completes(tmp_path, engine, gemini_key):
+def test_without_a_provider_captions_wait_and_follow_once_one_is_configured(tmp_path, engine, fake_gemini):
     from annotation_core.bootstrap import bootstrap
     from web_app.app import create_app
 
-    app = create_app(
-        services=bootstrap(Settings(data_dir=str(tmp_path / "d"), gemini_api_key=gemini_key), engine=engine)
-    )
+    def start(**settings):
+        return create_app(services=bootstrap(Settings(data_dir=str(tmp_path / "d"), **settings), engine=engine))
+
+    app = start()  # no GEMINI_API_KEY
     try:
         client = app.test_client()
         image_id = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]["id"]
-        status = processed(client, app.extensions["local_worker"], image_id)
+        assert app.extensions["local_worker"].drain()
+        status = client.get(f"/api/image_status/{image_id}").get_json()
     finally:
         app.extensions["local_worker"].stop()
     assert status["thumbnail_status"] == "completed"
-    assert status["caption_status"] == "failed"
-    assert "set GEMINI_API_KEY" in status["caption_error"]
+    assert (status["caption_status"], status["caption_state_text"]) == ("pending", "waiting for a caption provider")
+    assert "set" not in status["caption_error"] or "GEMINI_API_KEY" in status["caption_error"]
+    assert status["caption_attempts"] == 0, "waiting uses up no attempt"
+    assert fake_gemini.requests == []
+
+    app = start(gemini_api_key="key", gemini_base_url=fake_gemini.base_url)  # the key is added, the app restarted
+    try:
+        status = processed(app.test_client(), app.extensions["local_worker"], image_id)
+    finally:
+        app.extensions["local_worker"].stop()
+    assert (status["caption_status"], status["caption"]) == ("completed", fake_gemini.caption)
 
 
 def test_several_files_in_one_request(client, services, worker):
