@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, flash, redirect, render_template, request, url_for
+from flask import Flask, flash, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from annotation_core.errors import AnnotationError
+from annotation_core.errors import AnnotationError, AuthenticationError, TooManyRequestsError
 from web_app.negotiation import wants_json
+from web_app.permissions import BASIC_AUTH_ROUTES
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +19,38 @@ def error_body(message: str) -> dict[str, str]:
     return {"error": message}
 
 
-def render_error(message: str, status: int):
+REALM = 'realm="Image Annotation"'
+
+
+def render_error(message: str, status: int, headers: dict[str, str] | None = None):
     """Answer an error in the form the client asked for."""
     if wants_json():
-        return error_body(message), status
-    if request.method == "POST" and request.endpoint == "uploads.upload":
+        return error_body(message), status, headers or {}
+    form_page = _form_page()
+    if form_page is not None:
         flash(message, "error")
-        return redirect(url_for("pages.index"))
-    return render_template("error.html", message=message, status=status), status
+        return redirect(url_for(form_page))
+    return render_template("error.html", message=message, status=status), status, headers or {}
+
+
+def _form_page() -> str | None:
+    """The page whose form made this request, to show the error on (None: answer with an error page)."""
+    if request.method != "POST":
+        return None
+    if request.endpoint == "uploads.upload":
+        return "pages.index"
+    return {"account": "account.settings", "admin": "admin.users"}.get(request.blueprint)
+
+
+def unauthorized(message: str):
+    """401 with the challenges this route accepts: a bearer token, and on the token routes a password."""
+    challenges = [f"Bearer {REALM}"]
+    if request.endpoint in BASIC_AUTH_ROUTES:
+        challenges.append(f'Basic {REALM}, charset="UTF-8"')
+    response = make_response(render_error(message, 401))
+    for challenge in challenges:
+        response.headers.add("WWW-Authenticate", challenge)
+    return response
 
 
 def init_app(app: Flask) -> None:
@@ -33,6 +58,10 @@ def init_app(app: Flask) -> None:
     def annotation_error(error: AnnotationError):
         if error.http_status >= 500:
             log.error("request failed: %s", error.message)
+        if isinstance(error, AuthenticationError):
+            return unauthorized(error.message)
+        if isinstance(error, TooManyRequestsError):
+            return render_error(error.message, 429, {"Retry-After": str(max(1, round(error.retry_after)))})
         return render_error(error.message, error.http_status)
 
     @app.errorhandler(RequestEntityTooLarge)

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from annotation_core.settings import Settings
+from conftest import ADMIN_PASSWORD, FAST_HASHING
 from tests import images, web_client
 
 JSON = {"Accept": "application/json"}
@@ -96,11 +97,12 @@ def test_without_gemini_key_caption_fails_at_once_and_thumbnail_completes(tmp_pa
     from annotation_core.bootstrap import bootstrap
     from web_app.app import create_app
 
-    app = create_app(
-        services=bootstrap(Settings(data_dir=str(tmp_path / "d"), gemini_api_key=gemini_key), engine=engine)
+    settings = Settings(
+        data_dir=str(tmp_path / "d"), gemini_api_key=gemini_key, admin_password=ADMIN_PASSWORD, **FAST_HASHING
     )
+    app = create_app(services=bootstrap(settings, engine=engine))
     try:
-        client = app.test_client()
+        client = web_client.sign_in(app.test_client(), "admin", ADMIN_PASSWORD)
         image_id = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]["id"]
         status = processed(client, app.extensions["local_worker"], image_id)
     finally:

@@ -22,7 +22,8 @@ function render(image) {
   detail.dataset.status = image.status;
   field(detail, "caption").textContent = image.caption || "No caption yet.";
   field(detail, "caption_model").textContent = image.caption_model || "—";
-  if (image.caption) detail.querySelector(".original img").alt = image.caption;
+  const shown = detail.querySelector(".original img");
+  if (image.caption && shown) shown.alt = image.caption;
   for (const job of JOBS) {
     const row = detail.querySelector(`tr[data-job="${job}"]`);
     const state = image[`${job}_status`];
@@ -32,9 +33,10 @@ function render(image) {
     field(row, "attempts").textContent = image[`${job}_attempts`];
     field(row, "error").textContent = image[`${job}_error`] || "—";
   }
-  document.getElementById("retry-form").hidden = !JOBS.some(
-    (job) => image[`${job}_status`] === "failed" || image[`${job}_next_attempt_at`] !== null,
-  );
+  const retryForm = document.getElementById("retry-form"); // absent for those who may not change the image
+  if (retryForm) {
+    retryForm.hidden = !JOBS.some((job) => image[`${job}_status`] === "failed" || image[`${job}_next_attempt_at`] !== null);
+  }
 }
 
 if (detail.dataset.status === "processing") watch(detail.dataset.imageId, render);
