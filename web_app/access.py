@@ -8,6 +8,7 @@ header (token or Basic) carries no cookie a forger could ride on, so it needs no
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, flash, redirect, request, url_for
 from flask_login import current_user
@@ -94,8 +95,15 @@ def _refusal(need: Permission) -> str:
 def _sign_in_first():
     if wants_json() or request.blueprint == "media":
         return unauthorized("Sign in first: send a session cookie or an `Authorization: Bearer <token>` header.")
-    target = request.full_path.rstrip("?") if request.method == "GET" else None
-    return redirect(url_for("sign_in.login", next=target))
+    return redirect(url_for("sign_in.login", next=_come_back_to()))
+
+
+def _come_back_to() -> str:
+    """After signing in: this page, or for a form the page it was sent from (on this site), else home."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    return referrer.path if referrer.netloc == request.host and referrer.path else "/"
 
 
 def _new_password_first():

@@ -90,6 +90,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     manager = LoginManager(app)
     if settings.public_mode:
         manager.anonymous_user = LocalAdmin
+        manager.user_loader(lambda _key: None)  # no accounts: every visitor is the LocalAdmin
         return
     manager.anonymous_user = Anonymous
     manager.user_loader(_from_session)

@@ -26,7 +26,7 @@ def render_error(message: str, status: int, headers: dict[str, str] | None = Non
     """Answer an error in the form the client asked for."""
     if wants_json():
         return error_body(message), status, headers or {}
-    form_page = _form_page()
+    form_page = _form_page() if status not in (401, 403) else None  # refusals are shown, not flashed
     if form_page is not None:
         flash(message, "error")
         return redirect(url_for(form_page))

@@ -36,7 +36,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"])
     # Valid for the whole sign-in: an upload page left open over lunch must still work.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # Flask defaults it to None, so setdefault would not do
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SECURE"] = settings.https_only
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_hours)
