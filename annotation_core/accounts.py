@@ -111,10 +111,6 @@ class UserRepository:
             session_epoch=users.c.session_epoch + 1,
         )
 
-    def rehash(self, user_id: int, password_hash: str) -> None:
-        """Replace the hash of the same password (made with older costs), keeping sessions."""
-        self._update(user_id, password_hash=password_hash)
-
     def set_role(self, user_id: int, role: Role) -> User:
         return self._update(user_id, role=role)
 

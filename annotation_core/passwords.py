@@ -37,10 +37,6 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
-    def needs_rehash(self, stored_hash: str) -> bool:
-        """True when the hash was made with other costs than the settings ask for now."""
-        return self._hasher.check_needs_rehash(stored_hash)
-
 
 def random_password() -> str:
     """A password to hand over once: 20 characters from a 64-letter alphabet (120 bits)."""
