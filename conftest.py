@@ -15,6 +15,10 @@ from annotation_core.settings import Settings
 
 MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "")
 REQUIRE_MYSQL = os.environ.get("REQUIRE_MYSQL_TESTS") == "1"
+ADMIN_PASSWORD = "admin-password-for-tests"
+# Argon2 at its cheapest (the settings allow it): a test signs in in well under a millisecond.
+FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 64}
+TABLES = ("api_tokens", "images", "rate_limits", "users")
 
 
 @pytest.fixture(scope="session")
@@ -58,14 +62,23 @@ def engine(request, tmp_path) -> Iterator[sa.Engine]:
         return
     engine = request.getfixturevalue("mysql_engine")
     ensure_schema(engine)  # cheap at the head revision; a test may have dropped the tables
-    with engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE TABLE images")  # fast, and ids start at 1 again
+    with engine.begin() as conn:  # fast, and ids start at 1 again
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+        for table in TABLES:
+            conn.exec_driver_sql(f"TRUNCATE TABLE {table}")
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
     yield engine
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=str(tmp_path / "data"), thumbnail_width=128, thumbnail_height=128)
+    return Settings(
+        data_dir=str(tmp_path / "data"),
+        thumbnail_width=128,
+        thumbnail_height=128,
+        admin_password=ADMIN_PASSWORD,
+        **FAST_HASHING,
+    )
 
 
 @pytest.fixture
@@ -78,6 +91,8 @@ def gemini_settings(tmp_path, fake_gemini) -> Settings:
         gemini_api_key="test-key",
         gemini_base_url=fake_gemini.base_url,
         job_retry_base_seconds=0.2,
+        admin_password=ADMIN_PASSWORD,
+        **FAST_HASHING,
     )
 
 
@@ -106,7 +121,29 @@ def worker(app):
 
 @pytest.fixture
 def client(app):
+    """A browser signed in as the first admin (ADMIN_USERNAME "admin", ADMIN_PASSWORD)."""
+    from tests.web_client import sign_in
+
+    return sign_in(app.test_client(), "admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def anonymous(app):
+    """A browser that has not signed in."""
     return app.test_client()
+
+
+@pytest.fixture
+def client_as(app):
+    """`client_as("member")`: a browser signed in as a new account of that role (named after it)."""
+    from tests.web_client import add_user, sign_in
+
+    def signed_in(role: str, username: str | None = None):
+        name = username or role
+        add_user(app, name, role)
+        return sign_in(app.test_client(), name, f"{name}-password")
+
+    return signed_in
 
 
 @pytest.fixture

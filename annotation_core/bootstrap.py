@@ -11,10 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from PIL import Image
 
+from annotation_core.accounts import UserRepository
 from annotation_core.announcers import Announcer, EventBridgeAnnouncer, LocalAnnouncer
+from annotation_core.api_tokens import TokenRepository
 from annotation_core.database import database_url, ensure_schema, make_engine
 from annotation_core.lifecycle import JobRunner
 from annotation_core.logs import configure_logging
+from annotation_core.rate_limits import RateCounters
 from annotation_core.repository import ImageRepository
 from annotation_core.secrets import SecretValue, resolve_secrets
 from annotation_core.settings import Settings, load_settings
@@ -39,6 +42,18 @@ class Services:
     @property
     def engine(self) -> sa.Engine:
         return self.repository.engine
+
+    @property
+    def users(self) -> UserRepository:
+        return UserRepository(self.engine)
+
+    @property
+    def tokens(self) -> TokenRepository:
+        return TokenRepository(self.engine)
+
+    @property
+    def rate_counters(self) -> RateCounters:
+        return RateCounters(self.engine)
 
     def runner(self) -> JobRunner:
         return JobRunner(self.repository, self.originals, self.settings)

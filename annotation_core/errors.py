@@ -39,6 +39,12 @@ class ImageNotFoundError(AnnotationError):
     http_status = 404
 
 
+class TokenNotFoundError(AnnotationError):
+    """The caller has no API token with the requested id."""
+
+    http_status = 404
+
+
 class StorageError(AnnotationError):
     """Reading or writing an object in a bucket failed."""
 
@@ -82,3 +88,31 @@ class ProviderNotConfiguredError(RetryLaterError):
 
     def __init__(self, how_to: str):
         super().__init__(self.PREFIX + how_to, throttled=True)
+
+
+class AuthenticationError(AnnotationError):
+    """No valid credentials: wrong user name or password, an unknown or revoked token, an expired session."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(AnnotationError):
+    """The caller is known, but their role may not do this."""
+
+    http_status = 403
+
+
+class AccountError(AnnotationError):
+    """A user name, role or password that cannot be used; the message says why."""
+
+    http_status = 400
+
+
+class TooManyRequestsError(AnnotationError):
+    """A rate limit was reached; `retry_after` says in how many seconds to try again."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after

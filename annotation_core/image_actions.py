@@ -38,11 +38,14 @@ def retry_image(services: Services, image_id: int) -> tuple[ImageRecord, list[Jo
     return record, reset
 
 
-def retry_failed(services: Services, image_ids: list[int] | None = None) -> list[tuple[int, Job]]:
+def retry_failed(
+    services: Services, image_ids: list[int] | None = None, *, uploaded_by: int | None = None
+) -> list[tuple[int, Job]]:
     """Put failed jobs back to pending and announce them: of the given images, or (None) the newest
-    RETRY_ALL_LIMIT failed ones of each kind. Returns the (image id, job) pairs reset."""
+    RETRY_ALL_LIMIT failed ones of each kind; with `uploaded_by`, only that user's images.
+    Returns the (image id, job) pairs reset."""
     announcer = _announcer(services)
-    reset = services.repository.reset_failed(image_ids, limit=RETRY_ALL_LIMIT)
+    reset = services.repository.reset_failed(image_ids, limit=RETRY_ALL_LIMIT, uploaded_by=uploaded_by)
     if reset:
         announcer.due(reset)
     log.info("retry failed: %d jobs of %d images", len(reset), len({image_id for image_id, _job in reset}))

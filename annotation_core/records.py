@@ -29,6 +29,14 @@ class JobState(enum.StrEnum):
 UNFINISHED_STATES = (JobState.PENDING, JobState.PROCESSING)
 
 
+class Role(enum.StrEnum):
+    """What an account may do: see `web_app.permissions` for the whole table."""
+
+    ADMIN = "admin"  # manage users, everything
+    MEMBER = "member"  # upload; retry, delete and edit their own images; see all
+    VIEWER = "viewer"  # read only (thumbnails and captions, not originals)
+
+
 def overall_status(thumbnail: JobState, caption: JobState) -> JobState:
     """Derive what users see: processing while any job runs, failed if any failed, else completed."""
     states = {JobState(thumbnail), JobState(caption)}
@@ -118,6 +126,7 @@ class ImageRecord:
     edited_alt_text: str | None
     edited_tags: str | None  # JSON list
     edited_at: datetime | None
+    uploaded_by: int | None = None  # user id; None for images uploaded before accounts existed
 
     @property
     def status(self) -> JobState:

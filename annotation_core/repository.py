@@ -32,6 +32,7 @@ class NewImage:
     width: int
     height: int
     sha256: str
+    uploaded_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,11 @@ class ImageRepository:
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
 
-    def reset_failed(self, image_ids: list[int] | None = None, limit: int = 1000) -> list[tuple[int, Job]]:
-        """Put failed jobs back to pending, due now: of the given images, or of the newest `limit` failed ones."""
+    def reset_failed(
+        self, image_ids: list[int] | None = None, limit: int = 1000, *, uploaded_by: int | None = None
+    ) -> list[tuple[int, Job]]:
+        """Put failed jobs back to pending, due now: of the given images, or of the newest `limit` failed ones;
+        with `uploaded_by`, only of that user's images."""
         now = utcnow()
         reset: list[tuple[int, Job]] = []
         with self.engine.begin() as conn:
@@ -191,6 +195,8 @@ class ImageRepository:
                 found = sa.select(images.c.id).where(state == JobState.FAILED)
                 if image_ids is not None:
                     found = found.where(images.c.id.in_(image_ids))
+                if uploaded_by is not None:
+                    found = found.where(images.c.uploaded_by == uploaded_by)
                 ids = list(conn.execute(found.order_by(images.c.id.desc()).limit(limit)).scalars())
                 if not ids:
                     continue
@@ -237,6 +243,15 @@ class ImageRepository:
         with self.engine.connect() as conn:
             found = [conn.execute(statement).scalar() for statement in times]
         return min((moment for moment in found if moment is not None), default=None)
+
+    def uploads_since(self, user_id: int, since: datetime) -> tuple[int, datetime | None]:
+        """How many images the user uploaded since `since`, and when the first of them was."""
+        statement = sa.select(sa.func.count(), sa.func.min(images.c.uploaded_at)).where(
+            images.c.uploaded_by == user_id, images.c.uploaded_at > since
+        )
+        with self.engine.connect() as conn:
+            count, first = conn.execute(statement).one()
+        return count, first
 
     def delete(self, image_id: int) -> ImageRecord | None:
         """Remove the row and return what it held (for deleting its objects), or None if absent."""

@@ -1,4 +1,5 @@
-"""The `images` table (SQLAlchemy Core) and the text-search structures each database needs.
+"""The tables (SQLAlchemy Core): images, the accounts that upload them, their API tokens, and the
+counters behind rate limits; plus the text-search structures each database needs.
 
 The migrations in `annotation_core/migrations` build exactly this (a test compares them), and
 `database/schema.sql` is generated from it (`make schema`; a test fails when they drift).
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from annotation_core.records import JobState
+from annotation_core.records import JobState, Role
 
 metadata = sa.MetaData()
 
@@ -32,6 +33,60 @@ def _state_column(name: str) -> sa.Column:
     )
     return sa.Column(name, state, nullable=False, server_default=JobState.PENDING.value, index=True)
 
+
+_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column(
+        "role",
+        sa.Enum(
+            Role,
+            name="user_role",
+            native_enum=False,
+            length=16,
+            values_callable=lambda roles: [r.value for r in roles],
+            validate_strings=True,
+            create_constraint=True,
+        ),
+        nullable=False,
+    ),
+    sa.Column("disabled", sa.Boolean(name="user_disabled"), nullable=False, server_default=sa.false()),
+    # Set when someone else chose the password (a new or reset account): the user must pick their own.
+    sa.Column("must_change_password", sa.Boolean(name="user_must_change"), nullable=False, server_default=sa.false()),
+    # Part of every session's identity: raising it signs the user out everywhere (password change, disable).
+    sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    **_TABLE_OPTIONS,
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("user_id", RowId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    # SHA-256 of the token: the token itself is shown once and never stored.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp),
+    **_TABLE_OPTIONS,
+)
+
+# Fixed-window counters shared by every web instance (failed sign-ins per account and per address).
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("rate_key", sa.String(191), primary_key=True),
+    sa.Column("window_started_at", Timestamp, nullable=False),
+    sa.Column("hits", sa.Integer, nullable=False),
+    **_TABLE_OPTIONS,
+)
 
 images = sa.Table(
     "images",
@@ -79,10 +134,14 @@ images = sa.Table(
     sa.Column("edited_alt_text", sa.Text),
     sa.Column("edited_tags", sa.Text),  # a JSON list of strings
     sa.Column("edited_at", Timestamp),
-    mysql_engine="InnoDB",
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_unicode_ci",
+    # Who uploaded it; NULL for images uploaded before accounts existed (only admins may change those).
+    sa.Column("uploaded_by", RowId, sa.ForeignKey("users.id", name="fk_images_uploaded_by")),
+    **_TABLE_OPTIONS,
 )
+
+# Uploads per user in the last hour (the upload rate limit), and the foreign key's index.
+sa.Index("ix_images_uploaded_by", images.c.uploaded_by, images.c.uploaded_at)
+
 
 # The text search covers what the model wrote, what people wrote, and the file name.
 SEARCHED_COLUMNS = (
@@ -125,9 +184,11 @@ SQLITE_FTS_DDL = _sqlite_fts_ddl(SEARCHED_COLUMNS)
 def mysql_ddl() -> str:
     """Render the MySQL DDL that `database/schema.sql` holds."""
     dialect = mysql.dialect()
-    statements = [str(CreateTable(images).compile(dialect=dialect)).strip()]
-    for index in sorted(images.indexes, key=lambda index: index.name):
-        statements.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
+    statements = []
+    for table in metadata.sorted_tables:  # referenced tables first
+        statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        for index in sorted(table.indexes, key=lambda index: index.name):
+            statements.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
     header = "-- Generated from annotation_core/schema.py by `make schema`. Do not edit by hand.\n"
     return header + "".join(f"\n{statement};\n" for statement in statements)
 

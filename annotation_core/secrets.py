@@ -51,7 +51,8 @@ class SecretValue:
 
 
 def resolve_secrets(settings: Settings, client: Any = None) -> Settings:
-    """Fill the Flask key and the caption providers' keys from their secrets; the DB password is read per
+    """Fill the Flask key, the admin password and the caption providers' keys from their secrets; the DB
+    password is read per
     connection."""
     values: dict[str, str | None] = {}
     if settings.flask_secret_key_secret_arn and not settings.flask_secret_key:
@@ -61,6 +62,10 @@ def resolve_secrets(settings: Settings, client: Any = None) -> Settings:
                 f"FLASK_SECRET_KEY_SECRET_ARN: secret {settings.flask_secret_key_secret_arn} is empty."
             )
         values["flask_secret_key"] = flask_key
+    if settings.admin_password_secret_arn and not settings.admin_password:
+        values["admin_password"] = SecretValue(
+            settings.admin_password_secret_arn, "ADMIN_PASSWORD_SECRET_ARN", client
+        ).get()
     if settings.gemini_api_key_secret_arn and not settings.gemini_api_key:
         values["gemini_api_key"] = _optional(
             SecretValue(settings.gemini_api_key_secret_arn, "GEMINI_API_KEY_SECRET_ARN", client)

@@ -16,6 +16,7 @@ from typing import Any
 from annotation_core.errors import ConfigurationError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+AUTH_MODES = ("password", "public")
 
 
 def _text(raw: str) -> str:
@@ -73,6 +74,23 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no", ""):
+        raise ValueError("must be true or false")
+    return value in ("true", "1", "yes")
+
+
 def _url(raw: str) -> str | None:
     value = raw.strip()
     if value and not value.startswith(("http://", "https://")):
@@ -93,6 +111,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "./data", _text, "Folder for the local database and buckets (embedded mode)."),
     Setting("PORT", "5000", _bounded_int(1, 65535), "Port the web app listens on."),
+    Setting(
+        "BIND_HOST",
+        "127.0.0.1",
+        _text,
+        "Address the web app listens on: 127.0.0.1 serves this machine only; the container sets 0.0.0.0.",
+    ),
     Setting("LOG_LEVEL", "INFO", _log_level, "Logging verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     Setting(
         "FLASK_SECRET_KEY",
@@ -105,6 +129,71 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         _optional_text,
         "Secrets Manager secret holding FLASK_SECRET_KEY (used when FLASK_SECRET_KEY is empty).",
+    ),
+    Setting(
+        "AUTH_MODE",
+        "password",
+        _choice(*AUTH_MODES),
+        "password: everyone signs in. public: no sign-in, every visitor acts as an admin "
+        "(allowed only when BIND_HOST is a loopback address).",
+    ),
+    Setting("ADMIN_USERNAME", "admin", _text, "The first admin, created (or updated) at start-up."),
+    Setting(
+        "ADMIN_PASSWORD",
+        "",
+        _optional_text,
+        "The first admin's password, set at every start. Empty: the first start makes one up and logs it once.",
+    ),
+    Setting(
+        "ADMIN_PASSWORD_SECRET_ARN",
+        "",
+        _optional_text,
+        "Secrets Manager secret holding ADMIN_PASSWORD (used when ADMIN_PASSWORD is empty).",
+    ),
+    Setting("SESSION_HOURS", "12", _bounded_float(0.01, 24 * 90), "A sign-in lasts this long, then asks again."),
+    Setting(
+        "LOGIN_MAX_FAILURES",
+        "5",
+        _bounded_int(1, 1000),
+        "Wrong passwords for one account within LOGIN_LOCKOUT_MINUTES before it is locked for that long.",
+    ),
+    Setting(
+        "LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "20",
+        _bounded_int(1, 100000),
+        "Wrong passwords from one client address within LOGIN_LOCKOUT_MINUTES before it is refused for that long.",
+    ),
+    Setting("LOGIN_LOCKOUT_MINUTES", "15", _bounded_float(0.01, 24 * 60), "The window of the two limits above."),
+    Setting(
+        "UPLOADS_PER_HOUR",
+        "1000",
+        _bounded_int(1, 1_000_000),
+        "Images one user may upload in any hour; more are refused with 429 until the hour has passed.",
+    ),
+    Setting(
+        "PASSWORD_HASH_TIME_COST",
+        "3",
+        _bounded_int(1, 20),
+        "Argon2id passes over memory per password hash (raise to make guessing slower).",
+    ),
+    Setting(
+        "PASSWORD_HASH_MEMORY_KIB",
+        "65536",
+        _bounded_int(64, 4 * 1024 * 1024),
+        "Argon2id memory per password hash, in KiB (64 MiB by default).",
+    ),
+    Setting(
+        "PROXY_COUNT",
+        "0",
+        _bounded_int(0, 5),
+        "Proxies in front of the app whose X-Forwarded-For and X-Forwarded-Proto are believed "
+        "(the load balancer on AWS: 1).",
+    ),
+    Setting(
+        "HTTPS_ONLY",
+        "false",
+        _flag,
+        "Browsers reach the app over HTTPS only (stack 04 with a certificate): Secure cookies and HSTS.",
     ),
     Setting("MAX_UPLOAD_MB", "20", _bounded_int(1, 1024), "Largest accepted upload, per file, in MiB."),
     Setting(
@@ -244,9 +333,23 @@ class Settings:
 
     data_dir: str = "./data"
     port: int = 5000
+    bind_host: str = "127.0.0.1"
     log_level: str = "INFO"
     flask_secret_key: str | None = None
     flask_secret_key_secret_arn: str | None = None
+    auth_mode: str = "password"
+    admin_username: str = "admin"
+    admin_password: str | None = None
+    admin_password_secret_arn: str | None = None
+    session_hours: float = 12.0
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_lockout_minutes: float = 15.0
+    uploads_per_hour: int = 1000
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+    proxy_count: int = 0
+    https_only: bool = False
     max_upload_mb: int = 20
     max_image_pixels: int = 100_000_000
     db_host: str | None = None
@@ -302,6 +405,10 @@ class Settings:
     def caption_provider_configured(self) -> bool:
         """An OpenAI-compatible server needs no key (a local one takes none); Gemini does."""
         return self.caption_provider == "openai" or bool(self.gemini_api_key)
+
+    @property
+    def public_mode(self) -> bool:
+        return self.auth_mode == "public"
 
 
 def load_settings(environ: Mapping[str, str] | None = None, read_dotenv: bool = True) -> Settings:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 
 import sqlalchemy as sa
 
 from annotation_core.bootstrap import Services
-from annotation_core.errors import AnnotationError
+from annotation_core.errors import AnnotationError, TooManyRequestsError
 from annotation_core.image_inspection import ImageInfo, inspect_upload
 from annotation_core.records import ImageRecord
-from annotation_core.repository import NewImage
+from annotation_core.repository import NewImage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,29 @@ class StoredUpload:
     duplicate: bool
 
 
+QUOTA_WINDOW = timedelta(hours=1)
+
+
+def check_upload_quota(services: Services, user_id: int, files: int) -> None:
+    """Refuse (429) `files` more uploads when the user would pass UPLOADS_PER_HOUR in the last hour.
+
+    Counted from the images table (uploaded_by, uploaded_at), which every web instance shares; duplicates
+    store nothing and do not count.
+    """
+    limit = services.settings.uploads_per_hour
+    now = utcnow()
+    count, first = services.repository.uploads_since(user_id, now - QUOTA_WINDOW)
+    if count + files <= limit:
+        return
+    wait = (first + QUOTA_WINDOW - now).total_seconds() if first and files <= limit else QUOTA_WINDOW.total_seconds()
+    minutes = max(1, math.ceil(wait / 60))
+    raise TooManyRequestsError(
+        f"You may upload {limit} images an hour and have uploaded {count} in the last hour: "
+        f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        wait,
+    )
+
+
 def check_upload(services: Services, filename: str | None, data: bytes) -> CheckedUpload:
     """Inspect the bytes; raises a 400/413/415 error naming the file when they are refused."""
     name = clean_filename(filename)
@@ -47,8 +72,9 @@ def check_upload(services: Services, filename: str | None, data: bytes) -> Check
     return CheckedUpload(name, data, info, hashlib.sha256(data).hexdigest())
 
 
-def store_upload(services: Services, upload: CheckedUpload) -> StoredUpload:
-    """Store a checked upload, or return the image that already holds the same bytes."""
+def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | None = None) -> StoredUpload:
+    """Store a checked upload as `uploaded_by`'s (a user id), or return the image that already holds the
+    same bytes."""
     existing = services.repository.find_by_sha256(upload.sha256)
     if existing is not None:
         return StoredUpload(existing, duplicate=True)
@@ -61,6 +87,7 @@ def store_upload(services: Services, upload: CheckedUpload) -> StoredUpload:
         upload.info.width,
         upload.info.height,
         upload.sha256,
+        uploaded_by,
     )
     try:
         # The row comes first: the object's creation event must always find it.

@@ -57,7 +57,7 @@ def run(quick: bool) -> Report:
     # Without a Gemini key every caption job fails at once, as designed; its warnings are expected here.
     logging.getLogger("annotation_core").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        services = bootstrap(Settings(data_dir=tmp), migrate=True)
+        services = bootstrap(Settings(data_dir=tmp, auth_mode="public"), migrate=True)  # no sign-in to measure
         app = create_app(services=services)
         worker = app.extensions["local_worker"]
         # Benchmark only: the JSON client here holds no CSRF token; the check itself costs microseconds.

@@ -27,7 +27,7 @@ def run(quick: bool) -> Report:
     logging.getLogger("annotation_core").setLevel(logging.ERROR)  # hundreds of expected "will retry" lines
     gemini = FakeGemini(refuse_fraction=REFUSED, retry_delay=f"{RETRY_DELAY_SECONDS:g}s", seed=7)
     with gemini, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=tmp, gemini_api_key="key", gemini_base_url=gemini.base_url)
+        settings = Settings(data_dir=tmp, gemini_api_key="key", gemini_base_url=gemini.base_url, auth_mode="public")
         app = create_app(services=bootstrap(settings, migrate=True))
         worker, services = app.extensions["local_worker"], app.extensions["annotation"]
         try:

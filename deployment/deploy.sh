@@ -64,7 +64,7 @@ CFG_LAMBDA_ARCHITECTURE=x86_64
 CFG_LAB_ROLE_ARN=""
 CFG_LAB_INSTANCE_PROFILE_NAME=""
 CFG_ENABLE_SESSION_MANAGER=false
-CFG_ALLOWED_INGRESS_CIDR=0.0.0.0/0
+CFG_ALLOWED_INGRESS_CIDR=""
 CFG_CERTIFICATE_ARN=""
 CFG_ALARM_EMAIL=""
 CFG_GEMINI_API_KEY_FILE=""
@@ -335,6 +335,22 @@ build_push_and_pin_images() {
   done
 }
 
+# Who may reach the load balancer: ALLOWED_INGRESS_CIDR, or by default this machine's public IPv4 address
+# only (a dry run prints the look-up and answers with a documentation address).
+DRY_RUN_ADDRESS=203.0.113.10
+ingress_cidr() {
+  local address
+  if [ -n "${CFG_ALLOWED_INGRESS_CIDR}" ]; then
+    printf '%s' "${CFG_ALLOWED_INGRESS_CIDR}"
+    return 0
+  fi
+  address="$(query "$DRY_RUN_ADDRESS" curl -fsS --max-time 10 https://checkip.amazonaws.com)" \
+    || die "could not find this machine's public address; set ALLOWED_INGRESS_CIDR (e.g. 198.51.100.7/32)"
+  address="$(printf '%s' "$address" | tr -d '[:space:]')"
+  [[ "$address" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || die "checkip answered '$address'; set ALLOWED_INGRESS_CIDR"
+  printf '%s/32' "$address"
+}
+
 store_gemini_api_key() {
   local arn="$1" file="${CFG_GEMINI_API_KEY_FILE}" key_file
   if [ -z "$file" ]; then
@@ -452,9 +468,12 @@ deploy() {
 
   build_push_and_pin_images
 
+  local cidr
+  cidr="$(ingress_cidr)"
+  echo "    the load balancer admits $cidr (ALLOWED_INGRESS_CIDR)" >&3
   deploy_stack network 01-vpc-network.yaml \
     "ProjectName=$PROJECT" \
-    "AllowedIngressCidr=${CFG_ALLOWED_INGRESS_CIDR}"
+    "AllowedIngressCidr=$cidr"
 
   deploy_stack app 02-application-stack.yaml \
     "ProjectName=$PROJECT" \
@@ -509,9 +528,16 @@ deploy() {
     "CertificateArn=${CFG_CERTIFICATE_ARN}"
 
   step "Done"
-  local url
+  local url admin_secret
   url="$(stack_output web LoadBalancerUrl "http://$PREFIX-web-DRYRUN.$REGION.elb.amazonaws.com")"
+  admin_secret="$(stack_output app AdminPasswordSecretArn \
+    "arn:aws:secretsmanager:$REGION:$ACCOUNT_ID:secret:AdminPasswordSecret-DRYRUN")"
   echo "Web app: $url" >&3
+  echo "Sign in as admin; the password is in Secrets Manager (never printed here). Read it with:" >&3
+  echo "  aws secretsmanager get-secret-value --region $REGION --secret-id $admin_secret --query SecretString --output text" >&3
+  if [ -z "${CFG_CERTIFICATE_ARN}" ]; then
+    echo "warning: no CERTIFICATE_ARN: the site is plain HTTP, so passwords and session cookies cross the network in clear." >&3
+  fi
 }
 
 # --- Teardown -------------------------------------------------------------------------------------------

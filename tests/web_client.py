@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from annotation_core.records import Role
 from annotation_core.uploads import check_upload, store_upload
 
 JSON = {"Accept": "application/json"}
@@ -16,8 +17,25 @@ _META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
 def csrf_token(client) -> str:
-    """The token a page hands its scripts; the client keeps the session cookie it belongs to."""
-    return _META.search(client.get("/").get_data(as_text=True)).group(1)
+    """The token a page hands its scripts (the sign-in page's, before signing in); the client keeps the
+    session cookie it belongs to."""
+    return _META.search(client.get("/", follow_redirects=True).get_data(as_text=True)).group(1)
+
+
+def add_user(app, username: str, role: str, password: str | None = None, *, must_change: bool = False) -> int:
+    """Create an account directly (password: `<username>-password` unless given); returns its id."""
+    services, passwords = app.extensions["annotation"], app.extensions["passwords"]
+    password_hash = passwords.hash(password or f"{username}-password")
+    return services.users.create(username, password_hash, Role(role), must_change_password=must_change).id
+
+
+def sign_in(client, username: str, password: str):
+    """Sign in through the form, as a person would; returns the client, now holding the session cookie."""
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
 
 
 def upload(client, *files: tuple[bytes, str], headers: dict[str, str] | None = None, token: bool = True):
@@ -30,12 +48,15 @@ def upload(client, *files: tuple[bytes, str], headers: dict[str, str] | None = N
     return client.post("/upload", data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def seed(worker, filename: str, data: bytes, fake_gemini=None, caption: str | None = None) -> int:
-    """Store an image as an upload would and wait for the app's worker to run both jobs; `caption` is what
-    the fake Gemini answers."""
+def seed(
+    worker, filename: str, data: bytes, fake_gemini=None, caption: str | None = None, uploaded_by: int | None = None
+) -> int:
+    """Store an image as an upload by `uploaded_by` would (None: from before accounts existed) and wait for
+    the app's worker to run both jobs; `caption` is what the fake Gemini answers."""
     if caption is not None:
         fake_gemini.caption = caption
-    image_id = store_upload(worker.services, check_upload(worker.services, filename, data)).record.id
+    checked = check_upload(worker.services, filename, data)
+    image_id = store_upload(worker.services, checked, uploaded_by).record.id
     assert worker.drain(timeout=30), "jobs did not finish"
     return image_id
 

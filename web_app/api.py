@@ -11,7 +11,9 @@ from flask import Blueprint, request
 
 from annotation_core.caption_edits import check_edit, save_edit
 from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
+from web_app.access import owner_filter
 from web_app.listing import BadQueryError, load_page, parse_ids, parse_query
+from web_app.permissions import Permission
 from web_app.presenters import image_json
 from web_app.services import services
 
@@ -54,7 +56,8 @@ def retry(image_id: int):
 
 @bp.post("/images/retry")
 def retry_many():
-    """Retry failed jobs: of the images in `{"ids": [...]}`, or of every failed image (no body, or no ids)."""
+    """Retry failed jobs: of the images in `{"ids": [...]}`, or of every failed image (no body, or no ids);
+    a member's own images only."""
     body = request.get_json(silent=True) if request.content_length else {}
     if not isinstance(body, dict):
         raise BadQueryError('Send a JSON object: {"ids": [3, 5, 9]}, or nothing to retry every failed image.')
@@ -63,7 +66,7 @@ def retry_many():
         isinstance(ids, list) and 0 < len(ids) <= 100 and all(type(i) is int and 0 < i < 2**63 for i in ids)
     ):
         raise BadQueryError("ids must be a list of 1 to 100 image ids.")
-    reset = retry_failed(services(), ids)
+    reset = retry_failed(services(), ids, uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
     jobs = {"thumbnail": 0, "caption": 0}
     for _image_id, job in reset:
         jobs[str(job)] += 1

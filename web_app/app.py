@@ -14,15 +14,35 @@ if __name__ == "__main__" and not __package__:
     # Run as a script: import the project's packages from its root, not this folder's modules as top-level ones.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import click  # noqa: E402
 from flask import Flask  # noqa: E402
 from werkzeug.routing import IntegerConverter  # noqa: E402
 
 from annotation_core.announcers import LocalAnnouncer  # noqa: E402
 from annotation_core.bootstrap import Services, bootstrap  # noqa: E402
 from annotation_core.errors import ConfigurationError  # noqa: E402
+from annotation_core.first_admin import ensure_admin  # noqa: E402
 from annotation_core.logs import configure_logging  # noqa: E402
+from annotation_core.passwords import Passwords  # noqa: E402
 from annotation_core.settings import Settings, load_settings  # noqa: E402
-from web_app import api, commands, errors, health, image_forms, media, pages, security, uploads  # noqa: E402
+from web_app import (  # noqa: E402
+    access,
+    account,
+    admin,
+    api,
+    authentication,
+    commands,
+    errors,
+    health,
+    image_forms,
+    media,
+    pages,
+    security,
+    sign_in,
+    tokens_api,
+    uploads,
+    users_cli,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +53,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """Build the Flask app; with no arguments, settings come from the environment and `.env`.
 
     In embedded mode the app also runs this machine's job worker unless one already runs (or `run_worker`
-    is False: its sweep would change rows a benchmark measures).
+    is False: its sweep would change rows a benchmark measures; nor for a `flask` command such as `users`).
+    In AUTH_MODE=password (the default) the first admin is created or updated (ADMIN_USERNAME, ADMIN_PASSWORD).
     """
     if settings is None and services is None:
         settings = load_settings()
@@ -41,7 +62,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is None:
         services = bootstrap(settings, migrate=True)
     settings = services.settings
+    authentication.refuse_public_mode_off_loopback(settings)
+    passwords = Passwords(settings)
+    if not settings.public_mode:
+        ensure_admin(services, passwords)
     worker = None
+    run_worker = run_worker and click.get_current_context(silent=True) is None
     if run_worker and isinstance(services.announcer, LocalAnnouncer):  # embedded mode: does a worker run?
         worker = _start_local_worker(services)
         if worker is not None:
@@ -55,12 +81,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.json.sort_keys = False  # documents keep the order presenters give them (id first)
     app.url_map.converters["int"] = DatabaseIdConverter
     app.extensions["annotation"] = services
+    app.extensions["passwords"] = passwords
     app.extensions["local_worker"] = worker
-    for blueprint in (pages.bp, uploads.bp, image_forms.bp, api.bp, media.bp, health.bp):
-        app.register_blueprint(blueprint)
-    security.init_app(app, uses_s3=settings.uses_s3)
+    blueprints = (pages, uploads, image_forms, api, media, health, sign_in, account, tokens_api, admin)
+    for module in blueprints:
+        app.register_blueprint(module.bp)
+    security.init_app(app, settings)
+    authentication.init_app(app, settings)
+    access.init_app(app)
     errors.init_app(app)
     commands.init_app(app)
+    app.cli.add_command(users_cli.users)
     return app
 
 
@@ -110,4 +141,5 @@ def _secret_key(settings: Settings) -> str:
 
 if __name__ == "__main__":
     application = create_app()
-    application.run(host="127.0.0.1", port=application.extensions["annotation"].settings.port)
+    configured = application.extensions["annotation"].settings
+    application.run(host=configured.bind_host, port=configured.port)

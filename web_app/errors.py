@@ -9,8 +9,9 @@ from flask import Flask, flash, make_response, redirect, render_template, reques
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from annotation_core.errors import AnnotationError
+from annotation_core.errors import AnnotationError, AuthenticationError, TooManyRequestsError
 from web_app.negotiation import wants_json
+from web_app.permissions import BASIC_AUTH_ROUTES
 
 log = logging.getLogger(__name__)
 
@@ -22,25 +23,52 @@ def error_body(message: str) -> dict[str, str]:
     return {"error": message}
 
 
-def render_error(message: str, status: int):
+REALM = 'realm="Image Annotation"'
+
+
+def render_error(message: str, status: int, headers: dict[str, str] | None = None):
     """Answer an error in the form the client asked for."""
     if wants_json():
-        return error_body(message), status
-    if request.method == "POST" and request.endpoint == "uploads.upload":
+        return error_body(message), status, headers or {}
+    form_page = _form_page() if status not in (401, 403) else None  # refusals are shown, not flashed
+    if form_page is not None:
         flash(message, "error")
-        return redirect(url_for("pages.index"))
-    return render_template("error.html", message=message, status=status), status
+        return redirect(url_for(form_page))
+    return render_template("error.html", message=message, status=status), status, headers or {}
+
+
+def _form_page() -> str | None:
+    """The page whose form made this request, to show the error on (None: answer with an error page)."""
+    if request.method != "POST":
+        return None
+    if request.endpoint == "uploads.upload":
+        return "pages.index"
+    return {"account": "account.settings", "admin": "admin.users"}.get(request.blueprint)
+
+
+def unauthorized(message: str):
+    """401 with the challenges this route accepts: a bearer token, and on the token routes a password."""
+    challenges = [f"Bearer {REALM}"]
+    if request.endpoint in BASIC_AUTH_ROUTES:
+        challenges.append(f'Basic {REALM}, charset="UTF-8"')
+    response = make_response(render_error(message, 401))
+    for challenge in challenges:
+        response.headers.add("WWW-Authenticate", challenge)
+    return response
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(AnnotationError)
     def annotation_error(error: AnnotationError):
-        response = make_response(render_error(error.message, error.http_status))
         if error.http_status >= 500:
             log.error("request failed: %s", error.message)
+        if isinstance(error, AuthenticationError):
+            return unauthorized(error.message)
+        if isinstance(error, TooManyRequestsError):
+            return render_error(error.message, 429, {"Retry-After": str(max(1, round(error.retry_after)))})
         if error.http_status == 503:  # storage or the event bus briefly away
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+            return render_error(error.message, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return render_error(error.message, error.http_status)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_error: RequestEntityTooLarge):
@@ -58,14 +86,9 @@ def init_app(app: Flask) -> None:
         if not (error.connection_invalidated or isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)):
             raise error
         log.error("database unavailable for %s %s: %s", request.method, request.path, error.orig)
-        response = make_response(render_error(UNAVAILABLE, 503))
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return render_error(UNAVAILABLE, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        response = make_response(render_error(error.description or error.name, error.code or 500))
-        allowed = dict(error.get_headers()).get("Allow")
-        if allowed:  # a 405 says which methods the path takes
-            response.headers["Allow"] = allowed
-        return response
+        allowed = dict(error.get_headers()).get("Allow")  # a 405 says which methods the path takes
+        return render_error(error.description or error.name, error.code or 500, {"Allow": allowed} if allowed else None)

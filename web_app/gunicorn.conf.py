@@ -1,7 +1,8 @@
 """Gunicorn settings for the web app, in the container and for `make run`.
 
 Environment (and `.env`, as the app reads it): PORT (default 5000), BIND_HOST (default 127.0.0.1, so
-`make run` serves this machine only; the container sets 0.0.0.0), WEB_CONCURRENCY worker processes
+`make run` serves this machine only; the container sets 0.0.0.0; the app reads the same variable and
+refuses AUTH_MODE=public off loopback, so bind with BIND_HOST rather than `-b`), WEB_CONCURRENCY worker processes
 (default 2), GUNICORN_THREADS threads per worker (default 4). Command-line flags and GUNICORN_CMD_ARGS
 override this file.
 

@@ -6,6 +6,8 @@ from flask import Blueprint, flash, redirect, request, url_for
 
 from annotation_core.caption_edits import check_edit, parse_tag_list, save_edit
 from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
+from web_app.access import owner_filter
+from web_app.permissions import Permission
 from web_app.services import services
 
 bp = Blueprint("image_forms", __name__, url_prefix="/images")
@@ -54,8 +56,8 @@ def regenerate(image_id: int):
 
 @bp.post("/retry-failed")
 def retry_all_failed():
-    """Retry every failed image's failed jobs, then show the gallery's unfinished photos."""
-    reset = retry_failed(services())
+    """Retry every failed image's failed jobs (a member's: their own), then show the unfinished photos."""
+    reset = retry_failed(services(), uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
     count = len({image_id for image_id, _job in reset})
     flash(f"Retrying {count} photo{'s' if count != 1 else ''}." if count else "No photo had failed.", "success")
     return redirect(url_for("pages.gallery", status="processing"))

@@ -1,4 +1,7 @@
-"""Serve objects of the local-folder buckets (embedded mode); on AWS, presigned S3 URLs are used instead."""
+"""Serve objects of the local-folder buckets (embedded mode); on AWS, presigned S3 URLs are used instead.
+
+Signed-in users who may see images get thumbnails; originals only those who may see originals.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from flask import Blueprint, abort, send_file
 from annotation_core.errors import StorageError
 from annotation_core.media_types import content_type_for_key
 from annotation_core.storage import LocalFolderStore
+from web_app.access import require
+from web_app.permissions import Permission
 from web_app.services import services
 
 bp = Blueprint("media", __name__)
@@ -20,6 +25,8 @@ def media(bucket: str, key: str):
     store = stores.get(bucket)
     if not isinstance(store, LocalFolderStore):
         abort(404)
+    if store is services().originals:
+        require(Permission.VIEW_ORIGINALS)
     try:
         path = store.path(key)
     except StorageError:

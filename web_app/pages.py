@@ -56,10 +56,12 @@ def gallery():
 def image_detail(image_id: int):
     """The original scaled to the screen, everything we know about it, and retry and delete."""
     record = services().repository.get(image_id)
+    uploader = services().users.find(record.uploaded_by) if record.uploaded_by is not None else None
     return render_template(
         "detail.html",
         image=image_json(record, services()),
         record=record,
+        uploader=uploader.username if uploader else "no one (before accounts existed)",
         jobs=list(Job),
         limits={"caption": MAX_CAPTION, "alt_text": MAX_ALT_TEXT},
         can_retry=any(record.job_state(job) is JobState.FAILED or record.progress(job).waiting_to_retry for job in Job),

@@ -9,6 +9,8 @@ from flask import url_for
 
 from annotation_core.bootstrap import Services
 from annotation_core.records import Annotation, ImageRecord, Job, JobState
+from web_app.access import can
+from web_app.permissions import Permission
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -16,7 +18,10 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
-    """The status document of one image (`/api/image_status/<id>` and the gallery's live updates)."""
+    """The status document of one image (`/api/image_status/<id>` and the gallery's live updates).
+
+    `original_url` is null for a caller who may not see originals (a viewer): no field links to one.
+    """
     has_thumbnail = record.thumbnail_status is JobState.COMPLETED and record.thumbnail_key
     shown, suggestion = record.annotation(), record.suggestion()
     document = {
@@ -34,7 +39,7 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "caption_model": record.caption_model,
         "caption_provenance": _provenance(record),
         "thumbnail_url": services.thumbnails.url(record.thumbnail_key) if has_thumbnail else None,
-        "original_url": services.originals.url(record.original_key),
+        "original_url": services.originals.url(record.original_key) if can(Permission.VIEW_ORIGINALS) else None,
         "thumbnail_error": record.thumbnail_error,
         "caption_error": record.caption_error,
         "thumbnail_attempts": record.thumbnail_attempts,
@@ -49,6 +54,7 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "status_url": url_for("api.image_status", image_id=record.id),
         "detail_url": url_for("pages.image_detail", image_id=record.id),
         "max_attempts": services.settings.job_max_attempts,
+        "uploaded_by": record.uploaded_by,
     }
     for job in Job:
         progress = record.progress(job)

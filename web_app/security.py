@@ -1,11 +1,15 @@
-"""CSRF protection on every state-changing request, and security headers on every response."""
+"""Cookies, proxies and security headers on every response (CSRF is checked in `web_app.access`)."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
-from flask_wtf.csrf import CSRFProtect
+from datetime import timedelta
 
-csrf = CSRFProtect()
+from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from annotation_core.settings import Settings
+
+HSTS = "max-age=31536000"
 
 # Presigned S3 links (virtual-hosted or regional endpoints) all live under this domain.
 S3_IMAGE_SOURCE = "https://*.amazonaws.com"
@@ -27,14 +31,18 @@ def content_security_policy(image_sources: tuple[str, ...] = ()) -> str:
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
-def init_app(app: Flask, *, uses_s3: bool) -> None:
-    """Turn on CSRFProtect (form field `csrf_token` or header `X-CSRFToken`) and add the headers."""
+def init_app(app: Flask, settings: Settings) -> None:
+    """Configure CSRF tokens (form field `csrf_token` or header `X-CSRFToken`) and cookies; add the headers."""
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"])
-    # Valid for the whole browser session: an upload page left open over lunch must still work.
+    # Valid for the whole sign-in: an upload page left open over lunch must still work.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    csrf.init_app(app)
-    policy = content_security_policy((S3_IMAGE_SOURCE,) if uses_s3 else ())
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # Flask defaults it to None, so setdefault would not do
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = settings.https_only
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_hours)
+    if settings.proxy_count:  # the client's address and scheme as the load balancer saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count)
+    policy = content_security_policy((S3_IMAGE_SOURCE,) if settings.uses_s3 else ())
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -45,4 +53,6 @@ def init_app(app: Flask, *, uses_s3: bool) -> None:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if settings.https_only:
+            response.headers["Strict-Transport-Security"] = HSTS
         return response

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
 
 from annotation_core.errors import ImageTooLargeError, InvalidImageError
-from annotation_core.uploads import check_upload, store_upload
+from annotation_core.uploads import check_upload, check_upload_quota, store_upload
 from web_app.negotiation import wants_json
 from web_app.services import services
 
@@ -17,6 +18,8 @@ def upload():
     files = [file for file in request.files.getlist("file") if file.filename or file.content_length]
     if not files:
         raise InvalidImageError("No file was sent: choose one or more images in the field 'file'.")
+    if current_user.id is not None:  # AUTH_MODE=public's local admin has no account to count against
+        check_upload_quota(services(), current_user.id, len(files))
     limit = services().settings.max_upload_bytes
     checked = []
     for file in files:
@@ -24,7 +27,7 @@ def upload():
         if len(data) > limit:
             raise ImageTooLargeError(f"{file.filename}: the file is larger than {limit // 2**20} MiB.")
         checked.append(check_upload(services(), file.filename, data))
-    stored = [store_upload(services(), upload) for upload in checked]
+    stored = [store_upload(services(), upload, current_user.id) for upload in checked]
 
     if wants_json():
         images = [

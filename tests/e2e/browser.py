@@ -71,6 +71,15 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def sign_in(page, username: str, password: str) -> None:
+    """Sign in through the form, as a person would."""
+    page.goto("/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
 def expect(target, *args, **kwargs):
     """Playwright's retrying assertions, imported late: without playwright the `browser` fixture explains."""
     from playwright.sync_api import expect as playwright_expect

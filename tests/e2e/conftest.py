@@ -15,7 +15,8 @@ from werkzeug.serving import make_server
 
 from annotation_core.bootstrap import bootstrap
 from annotation_core.settings import Settings
-from tests.e2e.browser import CAPTION, CHROMIUM, CHROMIUM_ARGS, REQUIRE_BROWSER, ConsoleLog, LiveServer
+from conftest import ADMIN_PASSWORD, FAST_HASHING
+from tests.e2e.browser import CAPTION, CHROMIUM, CHROMIUM_ARGS, REQUIRE_BROWSER, ConsoleLog, LiveServer, sign_in
 from tests.fake_gemini import FakeGemini
 
 
@@ -54,6 +55,8 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
             thumbnail_width=256,
             thumbnail_height=256,
             worker_threads=4,
+            admin_password=ADMIN_PASSWORD,
+            **FAST_HASHING,
         )
         services = bootstrap(settings, migrate=True)
         app = create_app(services=services)
@@ -76,8 +79,8 @@ def console() -> ConsoleLog:
 
 
 @pytest.fixture
-def page(browser, live_server, console):
-    """A fresh desktop-sized page (own cookies and session) on the live server."""
+def anonymous_page(browser, live_server, console):
+    """A fresh desktop-sized page (own cookies and session) on the live server, not signed in."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 820})
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -85,3 +88,10 @@ def page(browser, live_server, console):
     page.on("pageerror", lambda error: console.errors.append(str(error)))
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(anonymous_page):
+    """The same, signed in as the admin through the sign-in form."""
+    sign_in(anonymous_page, "admin", ADMIN_PASSWORD)
+    return anonymous_page

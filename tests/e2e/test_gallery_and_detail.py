@@ -8,7 +8,8 @@ import pytest
 
 from annotation_core.records import JobState
 from annotation_core.uploads import check_upload, store_upload
-from tests.e2e.browser import CAPTION, expect, screenshot
+from conftest import ADMIN_PASSWORD
+from tests.e2e.browser import CAPTION, expect, screenshot, sign_in
 from tests.e2e.photos import landscape
 
 pytestmark = pytest.mark.browser
@@ -156,6 +157,7 @@ def test_pages_fit_a_375_px_screen_in_dark_mode(browser, live_server, scenes, co
     page = context.new_page()
     page.on("console", lambda message: console.errors.append(message.text) if message.type == "error" else None)
     try:
+        sign_in(page, "admin", ADMIN_PASSWORD)
         for path in ("/gallery", f"/images/{scenes['lighthouse.jpg']}", "/"):
             response = page.goto(path)
             assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -12,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +31,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+MADE_UP = re.compile(r"Created the admin account 'admin' with the password (\S+) \(shown only this once\)")
+
+
+def collect(stream, lines: list[str]) -> None:
+    """Keep the server's output (read on a thread, so a full pipe never blocks it)."""
+    for raw in iter(stream.readline, b""):
+        lines.append(raw.decode(errors="replace"))
 
 
 @pytest.fixture
@@ -52,6 +63,9 @@ def server(tmp_path, fake_gemini):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    output: list[str] = []
+    reader = threading.Thread(target=collect, args=(process.stdout, output), daemon=True)
+    reader.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -62,11 +76,12 @@ def server(tmp_path, fake_gemini):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"gunicorn did not start:\n{process.stdout.read().decode()}")
+                pytest.fail("gunicorn did not start:\n" + "".join(output))
             time.sleep(0.2)
-    yield base, process.pid
+    yield base, output
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+    reader.join(timeout=5)
     process.stdout.close()
 
 
@@ -133,16 +148,47 @@ def test_one_job_worker_runs_beside_several_web_workers_and_stops_with_them(tmp_
     assert not set(workers) & set(processes()), "the worker stops with gunicorn"
 
 
-def test_upload_over_http_is_processed_by_the_server_worker(server, fake_gemini):
-    server, _master = server
+def form_token(opener, url: str) -> str:
+    page = opener.open(url, timeout=10).read().decode()
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def post_form(opener, url: str, fields: dict[str, str]) -> str:
+    """Post a form; the URL the answer (after redirects) came from."""
+    data = urllib.parse.urlencode(fields).encode()
+    with opener.open(urllib.request.Request(url, data=data), timeout=10) as response:
+        return response.url
+
+
+def test_first_start_logs_the_admin_password_once_and_it_signs_in(server, fake_gemini):
+    server, output = server
+    deadline = time.monotonic() + 10
+    while not MADE_UP.search("".join(output)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = MADE_UP.findall("".join(output))
+    assert len(found) == 1, "".join(output)  # once, though three web processes started
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    page = opener.open(f"{server}/", timeout=10).read().decode()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    token = form_token(opener, f"{server}/login")
+    landed = post_form(opener, f"{server}/login", {"username": "admin", "password": found[0], "csrf_token": token})
+    assert landed.endswith("/settings"), "a made-up password must be replaced first"
+
+
+def test_upload_over_http_is_processed_by_the_server_worker(server, fake_gemini):
+    server, output = server
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    deadline = time.monotonic() + 10
+    while not MADE_UP.search("".join(output)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    made_up = MADE_UP.search("".join(output)).group(1)
+    login = {"username": "admin", "password": made_up, "csrf_token": form_token(opener, f"{server}/login")}
+    post_form(opener, f"{server}/login", login)
+    new_password = {"current_password": made_up, "new_password": "the-admins-own", "repeat_password": "the-admins-own"}
+    post_form(opener, f"{server}/settings/password", {**new_password, "csrf_token": form_token(opener, f"{server}/")})
+    token = form_token(opener, f"{server}/")
     photo = images.noisy_jpeg((4000, 3000))  # 12 megapixels
     boundary, body = encode_multipart(MultiDict([("file", FileStorage(io.BytesIO(photo), "big.jpg"))]))
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"}
-    if token:
-        headers["X-CSRFToken"] = token.group(1)
+    headers["X-CSRFToken"] = token
 
     started = time.monotonic()
     with opener.open(urllib.request.Request(f"{server}/upload", data=body, headers=headers), timeout=30) as response:

@@ -150,10 +150,19 @@ def test_keyboard_alone_reaches_and_uses_the_file_picker(page, console, tmp_path
     page.on("filechooser", lambda _chooser: None)
     page.goto("/")
     focused = []
-    for _ in range(5):
+    for _ in range(8):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
-    assert focused == ["Skip to content", "Image Annotation", "Upload", "Gallery", "file"]
+    assert focused == [
+        "Skip to content",
+        "Image Annotation",
+        "Upload",
+        "Gallery",
+        "Settings",
+        "Users",
+        "Sign out",
+        "file",
+    ]
     outline = page.eval_on_selector("label[for=file]", "label => getComputedStyle(label).outlineStyle")
     assert outline == "solid", "the focused picker shows a visible focus ring"
 

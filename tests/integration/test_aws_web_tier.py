@@ -17,10 +17,12 @@ from annotation_core.lifecycle import lease_deadline
 from annotation_core.records import Job
 from annotation_core.settings import Settings
 from annotation_core.uploads import check_upload, store_upload
+from conftest import ADMIN_PASSWORD, FAST_HASHING
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from lambda_functions.thumbnail_lambda import lambda_function as thumbnail
 from tests import images
 from tests.deployed_rules import job_rule_patterns
+from tests.web_client import sign_in
 
 ORIGINALS, THUMBNAILS = "originals-test", "thumbnails-test"
 
@@ -77,15 +79,17 @@ def test_web_app_on_s3_links_presigned_urls_that_serve_the_objects(moto_server, 
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     create_buckets()
-    services = aws_services(engine, flask_secret_key="shared-by-all-instances")
+    services = aws_services(
+        engine, flask_secret_key="shared-by-all-instances", admin_password=ADMIN_PASSWORD, **FAST_HASHING
+    )
     app = create_app(services=services)
     assert app.extensions["local_worker"] is None  # on AWS the Lambdas do the work
     original = images.jpeg((300, 200))
     record = store_upload(services, check_upload(services, "photo.jpg", original)).record
     assert run_job(services, Job.THUMBNAIL, ObjectCreated(ORIGINALS, record.original_key)) == "completed"
 
-    status = app.test_client().get(f"/api/image_status/{record.id}").get_json()
-    again = app.test_client().get(f"/api/image_status/{record.id}").get_json()
+    status = sign_in(app.test_client(), "admin", ADMIN_PASSWORD).get(f"/api/image_status/{record.id}").get_json()
+    again = sign_in(app.test_client(), "admin", ADMIN_PASSWORD).get(f"/api/image_status/{record.id}").get_json()
     assert again["thumbnail_url"] == status["thumbnail_url"], "the same link for a while: the browser's cache works"
 
     fetched = {}

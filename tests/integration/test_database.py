@@ -34,8 +34,8 @@ def empty_engine(request, tmp_path):
 
 
 def drop_everything(engine) -> None:
-    with engine.begin() as conn:
-        for table in ("images", "alembic_version"):
+    with engine.begin() as conn:  # referencing tables first
+        for table in ("api_tokens", "images", "users", "rate_limits", "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -162,5 +162,6 @@ def test_committed_schema_sql_applies_to_mysql(mysql_engine):
                     conn.exec_driver_sql(statement)
         columns = {column["name"] for column in sa.inspect(mysql_engine).get_columns("images")}
         assert {"thumbnail_status", "caption_status", "sha256", "caption_model", "caption_next_attempt_at"} <= columns
+        assert {"users", "api_tokens", "rate_limits"} <= set(sa.inspect(mysql_engine).get_table_names())
     finally:
         drop_everything(mysql_engine)

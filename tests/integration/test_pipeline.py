@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from annotation_core.settings import Settings
+from conftest import ADMIN_PASSWORD, FAST_HASHING
 from tests import images, web_client
 
 JSON = {"Accept": "application/json"}
@@ -96,11 +97,12 @@ def test_without_a_provider_captions_wait_and_follow_once_one_is_configured(tmp_
     from web_app.app import create_app
 
     def start(**settings):
-        return create_app(services=bootstrap(Settings(data_dir=str(tmp_path / "d"), **settings), engine=engine))
+        settings = Settings(data_dir=str(tmp_path / "d"), admin_password=ADMIN_PASSWORD, **FAST_HASHING, **settings)
+        return create_app(services=bootstrap(settings, engine=engine))
 
     app = start()  # no GEMINI_API_KEY
     try:
-        client = app.test_client()
+        client = web_client.sign_in(app.test_client(), "admin", ADMIN_PASSWORD)
         image_id = upload(client, (images.jpeg(), "a.jpg")).get_json()["images"][0]["id"]
         assert app.extensions["local_worker"].drain()
         status = client.get(f"/api/image_status/{image_id}").get_json()
@@ -114,7 +116,8 @@ def test_without_a_provider_captions_wait_and_follow_once_one_is_configured(tmp_
 
     app = start(gemini_api_key="key", gemini_base_url=fake_gemini.base_url)  # the key is added, the app restarted
     try:
-        status = processed(app.test_client(), app.extensions["local_worker"], image_id)
+        client = web_client.sign_in(app.test_client(), "admin", ADMIN_PASSWORD)
+        status = processed(client, app.extensions["local_worker"], image_id)
     finally:
         app.extensions["local_worker"].stop()
     assert (status["caption_status"], status["caption"]) == ("completed", fake_gemini.caption)

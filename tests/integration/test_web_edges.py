@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from annotation_core.bootstrap import bootstrap
-from annotation_core.database import make_engine
+from annotation_core.database import ensure_schema, make_engine
 from annotation_core.settings import Settings
+from conftest import ADMIN_PASSWORD, FAST_HASHING
 from tests import images
-from tests.web_client import JSON, csrf_token, upload
+from tests.tcp_proxy import CuttableProxy
+from tests.web_client import JSON, csrf_token, sign_in, upload
 
 HUGE = str(2**63)  # one more than a BIGINT id can be
 
@@ -40,34 +42,52 @@ def test_a_method_a_path_does_not_take_is_405_saying_which_it_does(client):
 
 
 @pytest.fixture
-def app_without_database(tmp_path):
-    """The app as an instance sees it while the database does not answer (nothing listens on port 1)."""
+def outage(mysql_engine, tmp_path):
+    """The app on MySQL through a proxy the test can cut: the database goes away under a running app."""
     from web_app.app import create_app
 
-    engine = make_engine("mysql+mysqlconnector://root@127.0.0.1:1/gone")
-    app = create_app(services=bootstrap(Settings(data_dir=str(tmp_path / "down")), engine=engine))
-    yield app
-    if app.extensions["local_worker"] is not None:
-        app.extensions["local_worker"].stop()
+    ensure_schema(mysql_engine)
+    url = mysql_engine.url
+    proxy = CuttableProxy((url.host, url.port or 3306)).start()
+    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port))
+    settings = Settings(data_dir=str(tmp_path / "outage"), admin_password=ADMIN_PASSWORD, **FAST_HASHING)
+    app = create_app(services=bootstrap(settings, engine=engine))
+    client = sign_in(app.test_client(), "admin", ADMIN_PASSWORD)
+    yield app, client, proxy
+    proxy.cut()
+    app.extensions["local_worker"].stop()
+    engine.dispose()
 
 
-def test_without_a_database_uploads_are_503_with_retry_after_and_store_nothing(app_without_database, tmp_path):
-    client = app_without_database.test_client()
-    response = upload(client, (images.jpeg(), "a.jpg"))
+@pytest.mark.mysql
+def test_while_the_database_is_away_uploads_are_503_and_store_nothing_then_it_recovers(outage, tmp_path):
+    app, client, proxy = outage
+    token = csrf_token(client)
+    proxy.cut()
+
+    response = upload(client, (images.jpeg(), "a.jpg"), headers={"X-CSRFToken": token}, token=False)
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert "database is unavailable" in response.get_json()["error"]
-    assert not any((tmp_path / "down").rglob("*.jpg"))
+    assert not any((tmp_path / "outage").rglob("uploads/*"))
     listing = client.get("/api/images")
     assert listing.status_code == 503 and listing.headers["Retry-After"] == "30"
-
-
-def test_ready_asks_the_database_and_health_does_not(app_without_database, client):
-    down = app_without_database.test_client()
-    assert down.get("/health").status_code == 200
-    ready = down.get("/ready")
+    assert client.get("/health").status_code == 200
+    ready = client.get("/ready")
     assert ready.status_code == 503 and ready.get_json()["status"] == "unavailable"
+
+    proxy.restore()  # the database is back: no restart needed
+
+    assert client.get("/ready").get_json() == {"status": "ready"}
+    accepted = upload(client, (images.jpeg(), "a.jpg"), headers={"X-CSRFToken": token}, token=False)
+    assert accepted.status_code == 202
+    assert app.extensions["local_worker"].drain()
+    image_id = accepted.get_json()["images"][0]["id"]
+    assert client.get(f"/api/images/{image_id}").get_json()["thumbnail_status"] == "completed"
+
+
+def test_ready_is_ready_with_a_database(client):
     assert client.get("/ready").get_json() == {"status": "ready"}
 
 

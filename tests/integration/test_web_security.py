@@ -54,10 +54,9 @@ def test_upload_without_token_stores_nothing(client, services):
     assert services.repository.page() == []
 
 
-def test_a_token_from_another_session_is_refused(app, services, image_id):
+def test_a_token_from_another_session_is_refused(app, client, services, image_id):
     stolen = csrf_token(app.test_client())
-    victim = app.test_client()
-    victim.get("/")
+    victim = client  # signed in
 
     response = victim.delete(f"/api/images/{image_id}", headers={"X-CSRFToken": stolen})
 

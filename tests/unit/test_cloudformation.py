@@ -36,7 +36,7 @@ STACKS = {
 SETTING_NAMES = {setting.name for setting in SETTINGS}
 # Read by gunicorn, boto3 or Docker rather than by annotation_core.settings.
 RUNTIME_VARIABLES = {"WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "AWS_REGION", "AWS_DEFAULT_REGION"}
-SECRET_VALUE_SETTINGS = {"DB_PASSWORD", "GEMINI_API_KEY", "FLASK_SECRET_KEY"}
+SECRET_VALUE_SETTINGS = {"DB_PASSWORD", "GEMINI_API_KEY", "FLASK_SECRET_KEY", "ADMIN_PASSWORD"}
 
 
 @pytest.fixture(scope="module")
@@ -283,9 +283,11 @@ def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(temp
 
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):
     secrets = resources(templates["app"], "AWS::SecretsManager::Secret")
-    assert set(secrets) == {"GeminiApiKeySecret", "FlaskSecretKeySecret"}
+    assert set(secrets) == {"GeminiApiKeySecret", "FlaskSecretKeySecret", "AdminPasswordSecret"}
     assert "SecretString" not in secrets["GeminiApiKeySecret"]["Properties"]
     assert "GenerateSecretString" in secrets["FlaskSecretKeySecret"]["Properties"]
+    admin = secrets["AdminPasswordSecret"]["Properties"]["GenerateSecretString"]
+    assert admin["PasswordLength"] >= 20 and "SecretStringTemplate" not in admin  # the bare password
     outputs = templates["app"]["Outputs"]
     assert outputs["DatabaseSecretArn"]["Value"] == {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
 
@@ -772,6 +774,7 @@ def test_web_role_publishes_retries_uses_both_buckets_and_reads_its_secrets(temp
     assert statements["ReadSecrets"]["Resource"] == [
         imported("app-DatabaseSecretArn"),
         imported("app-FlaskSecretKeySecretArn"),
+        imported("app-AdminPasswordSecretArn"),
     ]
 
 
@@ -808,11 +811,22 @@ def test_web_container_gets_its_settings_and_only_secret_arns(templates):
     assert not set(settings) & SECRET_VALUE_SETTINGS
     assert settings["EVENT_BUS_NAME"] == "default"
     assert settings["JOB_MAX_ATTEMPTS"] == "5" and settings["JOB_LEASE_SECONDS"] == "90"
-    for name in ("DB_HOST", "DB_SECRET_ARN", "S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET", "FLASK_SECRET_KEY_SECRET_ARN"):
+    secret_arns = ("DB_SECRET_ARN", "FLASK_SECRET_KEY_SECRET_ARN", "ADMIN_PASSWORD_SECRET_ARN")
+    for name in ("DB_HOST", "S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET", *secret_arns):
         assert settings[name].startswith("placeholder-"), name
+    assert settings["PROXY_COUNT"] == "1", "the load balancer's X-Forwarded-For names the client"
     _, variables = user_data(templates)
     assert variables["DbSecretArn"] == imported("app-DatabaseSecretArn")
     assert variables["FlaskSecretKeySecretArn"] == imported("app-FlaskSecretKeySecretArn")
+    assert variables["AdminPasswordSecretArn"] == imported("app-AdminPasswordSecretArn")
+
+
+def test_with_a_certificate_the_app_is_told_https_only(templates):
+    _, variables = user_data(templates)
+    assert variables["HttpsOnly"] == {"Fn::If": ["UseHttps", "true", "false"]}
+    assert "HTTPS_ONLY=${HttpsOnly}" in user_data(templates)[0]
+    listener = templates["web"]["Resources"]["HttpListener"]["Properties"]["DefaultActions"][0]["Fn::If"]
+    assert listener[0] == "UseHttps" and listener[1]["RedirectConfig"]["Protocol"] == "HTTPS"
 
 
 def test_web_user_data_is_valid_bash_that_installs_docker_and_runs_the_image(templates):

@@ -419,6 +419,9 @@ class FakeAws:
         docker = folder / "docker"
         docker.write_text("#!/bin/sh\necho docker must not run >&2\nexit 97\n")
         docker.chmod(0o755)
+        curl = folder / "curl"  # the deployer's public address (ALLOWED_INGRESS_CIDR left empty)
+        curl.write_text("#!/bin/sh\necho 198.51.100.7\n")
+        curl.chmod(0o755)
 
     @property
     def state(self) -> dict:
@@ -630,3 +633,31 @@ def test_teardown_empties_the_buckets_then_deletes_the_stacks_in_reverse_order(s
 def test_script_is_valid_bash():
     result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True, timeout=10)
     assert result.returncode == 0, result.stderr
+
+
+# --- Access ---------------------------------------------------------------------------------------------
+
+
+def test_by_default_only_the_deployers_own_address_may_reach_the_load_balancer(dry_run):
+    printed = commands(dry_run.stdout)
+    lookups = [c for c in printed if c[0] == "curl"]
+    assert lookups and lookups[0][-1] == "https://checkip.amazonaws.com"
+    network = overrides(deploys(dry_run)[1])
+    assert network["AllowedIngressCidr"] == "203.0.113.10/32"  # the dry run's documentation address
+    assert printed.index(lookups[0]) < printed.index(deploys(dry_run)[1])
+
+
+def test_an_allowed_range_in_the_config_is_used_as_is(stubs, tmp_path):
+    config = config_with(tmp_path, IMAGE_TAG="test-tag", ALLOWED_INGRESS_CIDR="198.51.100.0/24")
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    assert overrides(deploys(result)[1])["AllowedIngressCidr"] == "198.51.100.0/24"
+    assert not [c for c in commands(result.stdout) if c[0] == "curl"]
+
+
+def test_the_end_says_how_to_read_the_admin_password_and_warns_about_plain_http(dry_run):
+    tail = dry_run.stdout.split("==> Done", 1)[1]
+    command = re.search(r"^  (aws secretsmanager get-secret-value .+)$", tail, re.MULTILINE).group(1)
+    assert option(shlex.split(command), "--secret-id").endswith("AdminPasswordSecret-DRYRUN")
+    assert "--query SecretString" in command
+    assert "passwords and session cookies cross the network in clear" in tail

@@ -91,6 +91,15 @@ def test_typed_settings_parse():
     assert settings.worker_threads == 4
 
 
+def test_auth_settings_parse():
+    settings = load_settings(
+        {"AUTH_MODE": " Public ", "HTTPS_ONLY": "true", "PROXY_COUNT": "1", "SESSION_HOURS": "0.5"}
+    )
+    assert settings.public_mode and settings.https_only
+    assert (settings.proxy_count, settings.session_hours) == (1, 0.5)
+    assert not load_settings({"HTTPS_ONLY": "0"}).https_only
+
+
 def test_blank_optional_values_mean_unset():
     settings = load_settings({"DB_HOST": "  ", "GEMINI_API_KEY": "", "GEMINI_BASE_URL": " "})
     assert settings.db_host is None
@@ -110,6 +119,9 @@ def test_blank_optional_values_mean_unset():
         ("LOG_LEVEL", "LOUD"),
         ("GEMINI_BASE_URL", "ftp://x"),
         ("WORKER_THREADS", ""),
+        ("AUTH_MODE", "open"),
+        ("HTTPS_ONLY", "maybe"),
+        ("PASSWORD_HASH_MEMORY_KIB", "8"),
     ],
 )
 def test_a_wrong_value_raises_configuration_error_naming_the_variable(name, value):

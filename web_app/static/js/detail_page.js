@@ -24,8 +24,9 @@ function render(image) {
   field(detail, "caption").textContent = image.caption || "No caption yet.";
   field(detail, "caption_edited").hidden = !image.edited.includes("caption");
   field(detail, "caption_model").textContent = image.caption_model || "—";
+  const shown = detail.querySelector(".original img");
   const alt = image.alt_text || image.caption;
-  if (alt) detail.querySelector(".original img").alt = alt;
+  if (alt && shown) shown.alt = alt;
   renderTags(detail.querySelector(".original .tags"), image.tags);
   for (const job of JOBS) {
     const row = detail.querySelector(`tr[data-job="${job}"]`);
@@ -36,9 +37,10 @@ function render(image) {
     field(row, "attempts").textContent = image[`${job}_attempts`];
     field(row, "error").textContent = image[`${job}_error`] || "—";
   }
-  document.getElementById("retry-form").hidden = !JOBS.some(
-    (job) => image[`${job}_status`] === "failed" || image[`${job}_next_attempt_at`] !== null,
-  );
+  const retryForm = document.getElementById("retry-form"); // absent for those who may not change the image
+  if (retryForm) {
+    retryForm.hidden = !JOBS.some((job) => image[`${job}_status`] === "failed" || image[`${job}_next_attempt_at`] !== null);
+  }
 }
 
 if (detail.dataset.status === "processing") watch(detail.dataset.imageId, render);
