@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 
+from annotation_core.bootstrap import Services
 from annotation_core.caption_request import (
     CAPTION_SCHEMA,
     InvalidReplyError,
@@ -14,8 +15,6 @@ from annotation_core.caption_request import (
     parse_reply,
     prompt_version,
 )
-
-from annotation_core.bootstrap import Services
 from annotation_core.errors import JobError
 from annotation_core.lambda_entry import job_lambda_handler
 from annotation_core.lifecycle import JobInput, JobOutput, Work

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from annotation_core.caption_request import CAPTION_SCHEMA
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from PIL import Image
 
+from annotation_core.caption_request import CAPTION_SCHEMA
 from annotation_core.errors import CaptionProviderError, RetryLaterError
 from lambda_functions.annotation_lambda.gemini_provider import GeminiProvider
 from lambda_functions.annotation_lambda.openai_provider import OpenAICompatibleProvider

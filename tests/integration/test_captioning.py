@@ -8,9 +8,9 @@ import json
 import time
 
 import pytest
-from annotation_core.caption_request import prompt_version
 from PIL import Image
 
+from annotation_core.caption_request import prompt_version
 from annotation_core.errors import JobError
 from annotation_core.lifecycle import JobInput
 from annotation_core.records import decode_tags

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_TAGS, normalize_tags
 from annotation_core.caption_request import (
     CAPTION_SCHEMA,
     InvalidReplyError,
@@ -12,8 +14,6 @@ from annotation_core.caption_request import (
     parse_reply,
     prompt_version,
 )
-
-from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_TAGS, normalize_tags
 
 
 def reply(**fields) -> str:
