@@ -283,11 +283,18 @@ def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(temp
 
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):
     secrets = resources(templates["app"], "AWS::SecretsManager::Secret")
-    assert set(secrets) == {"GeminiApiKeySecret", "FlaskSecretKeySecret"}
-    assert "SecretString" not in secrets["GeminiApiKeySecret"]["Properties"]
+    assert set(secrets) == {"GeminiApiKeySecret", "OpenAIApiKeySecret", "FlaskSecretKeySecret"}
+    # The API keys' secrets are created empty: deploy.sh stores each key from its file.
+    for name in ("GeminiApiKeySecret", "OpenAIApiKeySecret"):
+        properties = secrets[name]["Properties"]
+        assert "SecretString" not in properties and "GenerateSecretString" not in properties, name
     assert "GenerateSecretString" in secrets["FlaskSecretKeySecret"]["Properties"]
     outputs = templates["app"]["Outputs"]
     assert outputs["DatabaseSecretArn"]["Value"] == {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    for name in ("GeminiApiKeySecret", "OpenAIApiKeySecret", "FlaskSecretKeySecret"):
+        output = outputs[f"{name}Arn"]
+        assert output["Value"] == {"Ref": name}, name
+        assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-" + name + "Arn"}, name
 
 
 def test_no_secret_value_appears_in_any_template(templates):
