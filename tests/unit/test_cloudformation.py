@@ -410,7 +410,9 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
     expected = {
         "ThumbnailFunction": common | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT"},
         "AnnotationFunction": common
-        | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"},
+        | {"CAPTION_PROVIDER", "CAPTION_LANGUAGE"}
+        | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"}
+        | {"OPENAI_API_KEY_SECRET_ARN", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_TIMEOUT_SECONDS"},
         # Both buckets because the settings require them on AWS; the bus it announces due jobs on.
         "SweeperFunction": common | {"EVENT_BUS_NAME"},
     }
@@ -424,12 +426,40 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
     annotation = functions["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
     assert annotation["GEMINI_API_KEY_SECRET_ARN"] == imported("app-GeminiApiKeySecretArn")
     assert annotation["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
-    assert annotation["GEMINI_TIMEOUT_SECONDS"] == {"Ref": "GeminiTimeoutSeconds"}
+    assert annotation["OPENAI_API_KEY_SECRET_ARN"] == imported("app-OpenAIApiKeySecretArn")
+    assert {name: annotation[name] for name in annotation if name.startswith(("CAPTION_", "GEMINI_", "OPENAI_"))} == {
+        "CAPTION_PROVIDER": {"Ref": "CaptionProvider"},
+        "CAPTION_LANGUAGE": {"Ref": "CaptionLanguage"},
+        "GEMINI_API_KEY_SECRET_ARN": imported("app-GeminiApiKeySecretArn"),
+        "GEMINI_MODEL_NAME": {"Ref": "GeminiModelName"},
+        "GEMINI_PROMPT": {"Ref": "GeminiPrompt"},
+        "GEMINI_TIMEOUT_SECONDS": {"Ref": "GeminiTimeoutSeconds"},
+        "OPENAI_API_KEY_SECRET_ARN": imported("app-OpenAIApiKeySecretArn"),
+        "OPENAI_BASE_URL": {"Ref": "OpenAIBaseUrl"},
+        "OPENAI_MODEL": {"Ref": "OpenAIModel"},
+        "OPENAI_TIMEOUT_SECONDS": {"Ref": "OpenAITimeoutSeconds"},
+    }
     sweeper = functions["SweeperFunction"]["Properties"]["Environment"]["Variables"]
     assert sweeper["EVENT_BUS_NAME"] == "default"
     assert sweeper["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
     assert sweeper["DATA_DIR"] == "/tmp/data"
-    assert templates["lambda"]["Parameters"]["GeminiModelName"]["Default"] == "gemini-3.5-flash-lite"
+
+
+def test_every_function_role_may_read_exactly_the_secrets_its_function_is_given(templates):
+    """A *_SECRET_ARN the role cannot read fails at start-up (or, for an API key, quietly means "no key")."""
+    template = templates["lambda"]
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        given = [value for variable, value in variables.items() if variable.endswith("_SECRET_ARN")]
+        statements = template["Resources"][f"{name}Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        readable = []
+        for statement in statements:
+            if "secretsmanager:GetSecretValue" in statement["Action"]:
+                resource = statement["Resource"]
+                readable += resource if isinstance(resource, list) else [resource]
+        assert sorted(map(repr, readable)) == sorted(map(repr, given)), name
+    annotation = template["Resources"]["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
+    assert annotation["OPENAI_API_KEY_SECRET_ARN"] == imported("app-OpenAIApiKeySecretArn")
 
 
 IMAGE_BUCKET = "the-image-bucket"
@@ -444,9 +474,10 @@ def s3_object_created(key: str, bucket: str = IMAGE_BUCKET) -> dict:
     }
 
 
-def job_due(job: str, image_id: int = 42) -> dict:
-    """What the application publishes with PutEvents when a job is due (a retry, the sweeper), as delivered."""
-    entry = job_due_entry(JobDue(image_id, Job(job)), "default")
+def job_due(job: str, image_id: int = 42, bucket: str | None = None) -> dict:
+    """What the application publishes with PutEvents when a job is due (a retry, the sweeper), as delivered;
+    `bucket` is the S3_IMAGE_BUCKET of the deployment that publishes it."""
+    entry = job_due_entry(JobDue(image_id, Job(job), bucket), "default")
     return {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
 
 
