@@ -474,7 +474,7 @@ def s3_object_created(key: str, bucket: str = IMAGE_BUCKET) -> dict:
     }
 
 
-def job_due(job: str, image_id: int = 42, bucket: str | None = None) -> dict:
+def job_due(job: str, image_id: int = 42, bucket: str | None = IMAGE_BUCKET) -> dict:
     """What the application publishes with PutEvents when a job is due (a retry, the sweeper), as delivered;
     `bucket` is the S3_IMAGE_BUCKET of the deployment that publishes it."""
     entry = job_due_entry(JobDue(image_id, Job(job), bucket), "default")
@@ -548,8 +548,19 @@ def test_a_job_due_event_reaches_only_the_function_of_its_job(templates, job):
 
 
 def test_a_job_due_event_for_no_known_job_reaches_nothing(templates):
-    unknown = {**job_due("caption"), "detail": {"image_id": 42, "job": "rendition"}}
+    unknown = {**job_due("caption"), "detail": {"image_id": 42, "job": "rendition", "bucket": IMAGE_BUCKET}}
     assert invoked_functions(templates["lambda"], unknown) == []
+
+
+@pytest.mark.parametrize("job", list(JOB_FUNCTIONS))
+def test_a_job_due_event_of_another_deployment_reaches_no_function_of_this_one(templates, job):
+    """dev and prod share the account's default bus: each runs only the jobs that name its image bucket."""
+    template = templates["lambda"]
+    assert invoked_functions(template, job_due(job, bucket="the-other-deployments-bucket")) == []
+    assert invoked_functions(template, job_due(job, bucket=None)) == [], "an event naming no bucket is no one's"
+    for name in ("ThumbnailJobDueRule", "CaptionJobDueRule"):
+        pattern = template["Resources"][name]["Properties"]["EventPattern"]
+        assert pattern["detail"]["bucket"] == [imported("app-ImageBucketName")], name
 
 
 def test_every_rule_target_retries_then_dead_letters_and_may_invoke_its_function(templates):
