@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from annotation_core.caption_backfill import current_provenance
 from annotation_core.events import JOB_SOURCE, JobDue, job_due_entry
 from annotation_core.records import Job
-from annotation_core.settings import SETTINGS
+from annotation_core.settings import SETTINGS, load_settings
 from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -382,12 +383,24 @@ def test_job_functions_reserve_concurrency_by_default_and_the_sweeper_one(templa
     assert functions["SweeperFunction"]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][1] == 1
 
 
-def test_both_stacks_agree_on_the_job_settings(templates):
-    for name in ("JobLeaseSeconds", "JobMaxAttempts"):
-        lambda_parameter = templates["lambda"]["Parameters"][name]
-        web_parameter = templates["web"]["Parameters"][name]
-        constraints = ("Type", "Default", "MinValue", "MaxValue")
-        assert {k: lambda_parameter.get(k) for k in constraints} == {k: web_parameter.get(k) for k in constraints}
+def test_both_stacks_agree_on_the_job_and_caption_settings(templates):
+    """deploy.sh passes the same value to both: a value one stack takes and the other refuses would leave
+    stack 03 updated and stack 04 not, and captions the web tier's backfill would always find stale."""
+    lambda_parameters, web_parameters = templates["lambda"]["Parameters"], templates["web"]["Parameters"]
+    shared = set(lambda_parameters) & set(web_parameters)
+    assert {
+        "JobLeaseSeconds",
+        "JobMaxAttempts",
+        "CaptionProvider",
+        "CaptionLanguage",
+        "GeminiModelName",
+        "GeminiPrompt",
+        "OpenAIModel",
+    } <= shared
+    for name in shared:
+        lambda_parameter = {k: v for k, v in lambda_parameters[name].items() if k != "Description"}
+        web_parameter = {k: v for k, v in web_parameters[name].items() if k != "Description"}
+        assert lambda_parameter == web_parameter, name
     attempts = templates["lambda"]["Parameters"]["JobMaxAttempts"]
     assert (attempts["Default"], attempts["MinValue"], attempts["MaxValue"]) == (5, 1, 20)
 
@@ -833,15 +846,18 @@ def user_data(templates) -> tuple[str, dict]:
     return script, variables
 
 
-def rendered_user_data(templates) -> str:
-    """The boot script as CloudFormation would hand it to the instance, with placeholder values."""
+def rendered_user_data(templates, **parameters: str) -> str:
+    """The boot script as CloudFormation would hand it to the instance, with placeholder values (the
+    parameters' defaults unless given)."""
     script, variables = user_data(templates)
     values = {name: f"placeholder-{name}" for name in variables}
     values.update({"AWS::Region": "us-east-1", "AWS::StackName": "image-annotation-web"})
-    parameters = templates["web"]["Parameters"]
-    values.update({name: str(parameters[name].get("Default", f"param-{name}")) for name in parameters})
+    declared = templates["web"]["Parameters"]
+    values.update({name: str(declared[name].get("Default", f"param-{name}")) for name in declared})
     values["WebAppImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:" + "a" * 64
     values["WebLogGroup"] = "/image-annotation/web-app"
+    assert set(parameters) <= set(declared), set(parameters) - set(declared)
+    values.update(parameters)
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -850,18 +866,152 @@ def rendered_user_data(templates) -> str:
     return re.sub(r"\$\{([^}]+)\}", substitute, script)
 
 
+def env_file_body(script: str) -> str:
+    """The lines of the web container's env file, as the user data's quoted heredoc writes them."""
+    return script.split("<<'SETTINGS'\n", 1)[1].split("\nSETTINGS\n", 1)[0]
+
+
+def web_env_wiring(templates) -> dict[str, str]:
+    """Variable of the web container's env file -> the stack 04 parameter or Fn::Sub variable it is set from."""
+    script, _ = user_data(templates)
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=\$\{([\w:]+)\}$", env_file_body(script), re.MULTILINE))
+
+
 def test_web_container_gets_its_settings_and_only_secret_arns(templates):
-    env_file = rendered_user_data(templates).split("<<'SETTINGS'\n", 1)[1].split("\nSETTINGS\n", 1)[0]
+    env_file = env_file_body(rendered_user_data(templates))
     settings = dict(line.split("=", 1) for line in env_file.splitlines())
     assert set(settings) <= SETTING_NAMES | RUNTIME_VARIABLES, set(settings) - SETTING_NAMES - RUNTIME_VARIABLES
     assert not set(settings) & SECRET_VALUE_SETTINGS
     assert settings["EVENT_BUS_NAME"] == "default"
     assert settings["JOB_MAX_ATTEMPTS"] == "5" and settings["JOB_LEASE_SECONDS"] == "90"
+    # What `flask captions backfill` compares stored captions with, from the parameters stack 03 has too.
+    caption_settings = {
+        n: p for n, p in web_env_wiring(templates).items() if n.startswith(("CAPTION_", "GEMINI_", "OPENAI_"))
+    }
+    assert caption_settings == {
+        "CAPTION_PROVIDER": "CaptionProvider",
+        "CAPTION_LANGUAGE": "CaptionLanguage",
+        "GEMINI_MODEL_NAME": "GeminiModelName",
+        "GEMINI_PROMPT": "GeminiPrompt",
+        "OPENAI_MODEL": "OpenAIModel",
+    }
     for name in ("DB_HOST", "DB_SECRET_ARN", "S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET", "FLASK_SECRET_KEY_SECRET_ARN"):
         assert settings[name].startswith("placeholder-"), name
     _, variables = user_data(templates)
     assert variables["DbSecretArn"] == imported("app-DatabaseSecretArn")
     assert variables["FlaskSecretKeySecretArn"] == imported("app-FlaskSecretKeySecretArn")
+
+
+def docker_env_file(text: str, strip_matching_quotes: bool) -> dict[str, str]:
+    """`docker run --env-file` (docker/cli pkg/kvfile): one KEY=value a line, leading whitespace and lines
+    starting with # skipped, the rest of the line taken literally - except that newer CLIs also strip one
+    pair of matching quotes around a value (docker/cli#3630), hence both readings."""
+    variables = {}
+    for line in text.split("\n"):
+        line = line.removesuffix("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, has_value, value = line.partition("=")
+        assert key and not re.search(r"[ \t]", key), f"docker refuses the line {line!r}"
+        assert has_value, f"{key} would be taken from the environment of the docker command"
+        if strip_matching_quotes and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        variables[key] = value
+    return variables
+
+
+# Prompts an operator may well write: commas, quotes inside, shell and Fn::Sub syntax, a leading #, a
+# trailing quote, backslashes, an equals sign, accents.
+PROMPTS = [
+    "Describe this photo factually, as a careful photo librarian would.",
+    'Describe the scene; quote any sign verbatim, e.g. "EXIT", and say what\'s in it.',
+    "Never run $(echo expanded) or `echo expanded`; ${HOME} and ${GeminiPrompt} are just text, as is $PATH.",
+    "# not a comment: list = objects, then colours",
+    '"Be brief", said the editor.',
+    "Décris cette photo – précisément, en une phrase. C:\\new\\table \\n stays",
+    "Ends with a quote: it's the 'subject'",
+]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_caption_settings_reach_the_web_container_exactly_as_the_annotation_function_gets_them(
+    templates, tmp_path, prompt
+):
+    """The backfill on the web tier and the function must derive the same provenance from the same values:
+    the user data's quoted heredoc writes the env file, docker --env-file reads it."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash to run the user data's heredoc")
+    values = {
+        "CaptionProvider": "openai",
+        "CaptionLanguage": "pt-BR",
+        "GeminiModelName": "gemini-2.5-flash",
+        "GeminiPrompt": prompt,
+        "OpenAIModel": "qwen2.5vl:7b",
+    }
+    for name, value in values.items():
+        parameter = templates["web"]["Parameters"][name]
+        assert value in parameter.get("AllowedValues", [value]), name
+        assert re.fullmatch(parameter.get("AllowedPattern", ".*"), value), f"stack 04 would refuse {name}={value!r}"
+    script = rendered_user_data(templates, **values)
+    (heredoc,) = re.findall(r"^cat > /etc/image-annotation/web\.env <<'SETTINGS'\n.*?^SETTINGS$", script, re.M | re.S)
+    env_path = tmp_path / "web.env"
+    command = heredoc.replace("/etc/image-annotation/web.env", str(env_path))
+    result = subprocess.run([bash, "-euc", command], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr
+
+    function_variables = templates["lambda"]["Resources"]["AnnotationFunction"]["Properties"]["Environment"]
+    function_env = {
+        variable: values[value["Ref"]]
+        for variable, value in function_variables["Variables"].items()
+        if isinstance(value, dict) and value.get("Ref") in values
+    }
+    assert set(function_env) == {
+        "CAPTION_PROVIDER",
+        "CAPTION_LANGUAGE",
+        "GEMINI_MODEL_NAME",
+        "GEMINI_PROMPT",
+        "OPENAI_MODEL",
+    }
+    function_settings = load_settings(function_env, read_dotenv=False)
+    for strip_matching_quotes in (False, True):
+        web_env = docker_env_file(env_path.read_text(encoding="utf-8"), strip_matching_quotes)
+        assert {name: web_env[name] for name in function_env} == function_env
+        # (Imported values are placeholders here; DB_PORT=placeholder-DbPort would not parse.)
+        web_settings = load_settings(
+            {name: value for name, value in web_env.items() if not value.startswith("placeholder-")}, read_dotenv=False
+        )
+        assert current_provenance(web_settings) == current_provenance(function_settings)
+        assert web_settings.gemini_prompt == prompt
+
+
+# Values that would not arrive intact through the env file: a line break ends the value (and could set
+# another variable), and a pair of matching quotes around it is stripped by newer Docker CLIs.
+MANGLED = [
+    "two\nlines",
+    "Describe it.\nS3_IMAGE_BUCKET=someone-elses-bucket",
+    "carriage\rreturn",
+    '"Describe this photo."',
+    "'Describe this photo.'",
+    '""',
+    "''",
+    "",
+]
+
+
+@pytest.mark.parametrize("suffix", ["lambda", "web"])
+def test_the_prompt_parameter_refuses_exactly_the_values_the_env_file_would_change(templates, suffix):
+    pattern = templates[suffix]["Parameters"]["GeminiPrompt"]["AllowedPattern"]
+    for value in [*PROMPTS, *MANGLED, '"', "'", "x", "'tis the season", 'say "cheese"', '"a\' and b"']:
+        intact = value != "" and "\n" not in value and "\r" not in value
+        intact = intact and docker_env_file(f"P={value}", strip_matching_quotes=True)["P"] == value
+        assert bool(re.fullmatch(pattern, value)) == intact, value
+    for name in ("GeminiModelName", "OpenAIModel"):
+        pattern = templates[suffix]["Parameters"][name]["AllowedPattern"]
+        for model in ("gemini-3.5-flash-lite", "gpt-4o-mini", "llava:13b", "meta-llama/Llama-3.2-11B-Vision-Instruct"):
+            assert re.fullmatch(pattern, model), (name, model)
+        for model in ("two words", "", "gpt-4o\n", '"gpt-4o"'):
+            assert not re.fullmatch(pattern, model), (name, model)
 
 
 def test_web_user_data_is_valid_bash_that_installs_docker_and_runs_the_image(templates):
