@@ -20,6 +20,7 @@ from cfnlint.decode import cfn_yaml
 
 from annotation_core.caption_backfill import current_provenance
 from annotation_core.events import JOB_SOURCE, JobDue, job_due_entry
+from annotation_core.lifecycle import RECORDING_MARGIN_SECONDS
 from annotation_core.records import Job
 from annotation_core.settings import SETTINGS, load_settings
 from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
@@ -35,6 +36,7 @@ STACKS = {
     "web": "04-ec2-alb-asg-stack.yaml",
 }
 SETTING_NAMES = {setting.name for setting in SETTINGS}
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 # Read by gunicorn, boto3 or Docker rather than by annotation_core.settings.
 RUNTIME_VARIABLES = {"WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "AWS_REGION", "AWS_DEFAULT_REGION"}
 SECRET_VALUE_SETTINGS = {"DB_PASSWORD", "GEMINI_API_KEY", "FLASK_SECRET_KEY"}
@@ -335,22 +337,110 @@ def test_every_function_runs_a_digest_pinned_image_in_the_private_subnets(templa
         assert function["Properties"]["Architectures"] == [{"Ref": "LambdaArchitecture"}], name
 
 
-def test_time_budgets_nest_provider_request_inside_function_timeout_inside_lease(templates):
-    """One provider request per attempt < the function's timeout < the lease that lets another take over."""
+def test_time_budgets_are_the_settings_and_nest_provider_request_inside_function_timeout_inside_lease(templates):
+    """One provider request per caption attempt, plus the margin the lifecycle keeps to record the outcome,
+    ends inside the annotation function's timeout, which ends before the lease that lets another attempt
+    take the job over; and the stacks' defaults are the code's own."""
     template = templates["lambda"]
     functions = resources(template, "AWS::Lambda::Function")
     timeouts = {name: f["Properties"]["Timeout"] for name, f in functions.items()}
-    assert timeouts["AnnotationFunction"] == 60
-    assert timeouts["ThumbnailFunction"] == 60, "large PNG/WebP decodes take seconds"
-    assert timeouts["SweeperFunction"] == 60
-    gemini = template["Parameters"]["GeminiTimeoutSeconds"]
-    assert gemini["Default"] == 30
-    assert gemini["MaxValue"] < timeouts["AnnotationFunction"], "a request may not outlast its function"
+    assert all(isinstance(timeout, int) for timeout in timeouts.values()), timeouts
+    annotation = functions["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
+    budgets = {name: value["Ref"] for name, value in annotation.items() if name.endswith("_TIMEOUT_SECONDS")}
+    assert budgets == {
+        "GEMINI_TIMEOUT_SECONDS": "GeminiTimeoutSeconds",
+        "OPENAI_TIMEOUT_SECONDS": "OpenAITimeoutSeconds",
+    }
+    for setting, name in budgets.items():
+        budget = template["Parameters"][name]
+        assert str(budget["Default"]) == SETTINGS_BY_NAME[setting].default, f"{name} and {setting} disagree"
+        assert 1 <= budget["MinValue"] <= budget["Default"] <= budget["MaxValue"], name
+        for value in (budget["Default"], budget["MaxValue"]):
+            assert value + RECORDING_MARGIN_SECONDS < timeouts["AnnotationFunction"], (
+                f"{name}={value}: a request of {value} s and {RECORDING_MARGIN_SECONDS} s to record it outlast the "
+                f"annotation function's {timeouts['AnnotationFunction']} s"
+            )
     for suffix in ("lambda", "web"):
         lease = templates[suffix]["Parameters"]["JobLeaseSeconds"]
-        assert lease["Default"] == 90
-        assert lease["MinValue"] > max(timeouts.values()), f"{suffix}: a lease could expire under a running attempt"
-        assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"]
+        assert str(lease["Default"]) == SETTINGS_BY_NAME["JOB_LEASE_SECONDS"].default, f"{suffix}: JobLeaseSeconds"
+        assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"], suffix
+        assert timeouts["AnnotationFunction"] < lease["MinValue"], f"{suffix}: a lease could expire under a caption"
+        assert max(timeouts.values()) < lease["MinValue"], f"{suffix}: a lease could expire under a running attempt"
+
+
+def setting_parameters(templates) -> dict[tuple[str, str], str]:
+    """(stack, parameter) -> the setting it stands for, read from the wiring: a function's environment
+    variable set with !Ref, or a line of the web container's env file set from ${Parameter}."""
+    wired: dict[tuple[str, str], set[str]] = {}
+    declared = templates["lambda"]["Parameters"]
+    for function in resources(templates["lambda"], "AWS::Lambda::Function").values():
+        for variable, value in function["Properties"]["Environment"]["Variables"].items():
+            if isinstance(value, dict) and value.get("Ref") in declared:
+                wired.setdefault(("lambda", value["Ref"]), set()).add(variable)
+    for variable, name in web_env_wiring(templates).items():
+        if name in templates["web"]["Parameters"]:
+            wired.setdefault(("web", name), set()).add(variable)
+    for key, variables in wired.items():
+        assert len(variables) == 1, f"{key} sets {variables}"
+    return {key: variable for key, (variable,) in wired.items() if variable in SETTING_NAMES}
+
+
+def test_every_parameter_that_stands_for_a_setting_defaults_to_the_settings_default(templates):
+    """The stacks and annotation_core.settings cannot drift apart: a parameter passed on as a setting
+    defaults to that setting's default, takes no value the setting refuses, and means the same setting in
+    every stack that has it."""
+    wired = setting_parameters(templates)
+    caption = {"CaptionProvider", "CaptionLanguage", "GeminiModelName", "GeminiPrompt", "OpenAIModel"}
+    job = {"JobLeaseSeconds", "JobMaxAttempts", "LogLevel"}
+    assert {("lambda", name) for name in caption | job} <= set(wired)
+    assert {("web", name) for name in caption | job} <= set(wired)
+    assert {
+        ("lambda", name)
+        for name in (
+            "GeminiTimeoutSeconds",
+            "OpenAIBaseUrl",
+            "OpenAITimeoutSeconds",
+            "ThumbnailWidth",
+            "ThumbnailHeight",
+        )
+    } <= set(wired)
+    assert ("web", "MaxUploadMb") in wired
+    meaning: dict[str, str] = {}
+    for (suffix, name), setting_name in wired.items():
+        assert meaning.setdefault(name, setting_name) == setting_name, f"{name} stands for two settings"
+        parameter, setting = templates[suffix]["Parameters"][name], SETTINGS_BY_NAME[setting_name]
+        assert str(parameter["Default"]) == setting.default, (
+            f"{suffix}: {name} defaults to {parameter['Default']!r}, {setting_name} to {setting.default!r}"
+        )
+        for value in [parameter[bound] for bound in ("MinValue", "MaxValue") if bound in parameter] + list(
+            parameter.get("AllowedValues", [])
+        ):
+            setting.parse(str(value))  # raises ValueError for a value the code would refuse at start-up
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted", "refused"),
+    [
+        ("CaptionLanguage", ["en", "de", "ja", "pt-BR", "zh-Hant-TW", "gsw"], ["english", "e", "en_US", "en-", ""]),
+        (
+            "OpenAIBaseUrl",
+            ["", "https://api.openai.com/v1", "http://10.0.0.5:11434/v1"],
+            ["api.openai.com", "ftp://example.com", "https://two words"],
+        ),
+    ],
+)
+def test_patterned_settings_take_in_the_stacks_what_the_code_takes(templates, name, accepted, refused):
+    for suffix in ("lambda", "web"):
+        if name not in templates[suffix]["Parameters"]:
+            continue
+        (setting_name,) = {v for (s, n), v in setting_parameters(templates).items() if n == name}
+        setting = SETTINGS_BY_NAME[setting_name]
+        pattern = templates[suffix]["Parameters"][name]["AllowedPattern"]
+        for value in accepted:
+            assert re.fullmatch(pattern, value), f"{suffix}: {name} refuses {value!r}"
+            setting.parse(value)
+        for value in refused:
+            assert not re.fullmatch(pattern, value), f"{suffix}: {name} takes {value!r}"
 
 
 def test_the_thumbnail_function_has_the_memory_its_largest_accepted_image_needs(templates):
