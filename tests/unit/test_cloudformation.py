@@ -77,6 +77,13 @@ def test_cfn_lint_reports_no_errors_and_no_warnings():
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("file", list(STACKS.values()))
+def test_every_template_fits_what_cloudformation_deploy_takes_without_an_s3_bucket(file):
+    """deploy.sh runs `aws cloudformation deploy` without --s3-bucket, which refuses templates over 51,200 bytes."""
+    size = (DEPLOYMENT / file).stat().st_size
+    assert size <= 51_200, f"{file} is {size:,} bytes: shorten it, or give deploy.sh an S3 bucket for templates"
+
+
 # --- Wiring between stacks ------------------------------------------------------------------------
 
 
