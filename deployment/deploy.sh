@@ -67,10 +67,16 @@ CFG_ENABLE_SESSION_MANAGER=false
 CFG_ALLOWED_INGRESS_CIDR=""
 CFG_CERTIFICATE_ARN=""
 CFG_ALARM_EMAIL=""
+CFG_CAPTION_PROVIDER=gemini
+CFG_CAPTION_LANGUAGE=en
 CFG_GEMINI_API_KEY_FILE=""
 CFG_GEMINI_MODEL_NAME=gemini-3.5-flash-lite
-CFG_GEMINI_PROMPT="Describe this image in detail."
+CFG_GEMINI_PROMPT="Describe this photo factually, as a careful photo librarian would."
 CFG_GEMINI_TIMEOUT_SECONDS=30
+CFG_OPENAI_API_KEY_FILE=""
+CFG_OPENAI_BASE_URL=""
+CFG_OPENAI_MODEL=gpt-4o-mini
+CFG_OPENAI_TIMEOUT_SECONDS=30
 CFG_THUMBNAIL_WIDTH=256
 CFG_THUMBNAIL_HEIGHT=256
 CFG_LOG_LEVEL=INFO
@@ -144,6 +150,10 @@ case "${CFG_LAMBDA_ARCHITECTURE}" in
   *) die "LAMBDA_ARCHITECTURE=${CFG_LAMBDA_ARCHITECTURE}: use x86_64 or arm64" ;;
 esac
 WEB_PLATFORM=linux/amd64
+case "${CFG_CAPTION_PROVIDER}" in
+  gemini | openai) ;;
+  *) die "CAPTION_PROVIDER=${CFG_CAPTION_PROVIDER}: use gemini or openai" ;;
+esac
 [ -n "${CFG_AWS_PROFILE}" ] && export AWS_PROFILE="${CFG_AWS_PROFILE}"
 
 cd "$REPO_ROOT"
@@ -351,26 +361,37 @@ ingress_cidr() {
   printf '%s/32' "$address"
 }
 
-store_gemini_api_key() {
-  local arn="$1" file="${CFG_GEMINI_API_KEY_FILE}" key_file
+# Store the API key in the file a setting names (GEMINI_API_KEY_FILE, OPENAI_API_KEY_FILE) in the secret
+# stack 02 created empty for it, whitespace stripped; the key is never printed. Without a file nothing is
+# stored, with a warning when that provider writes the captions.
+store_api_key() {  # provider, setting naming the key file, stack 02 output holding the secret's ARN, 1 if in use
+  local provider="$1" setting="$2" output="$3" in_use="$4" variable file arn hint="" key_file
+  variable="CFG_$setting"
+  file="${!variable}"
+  if [ -z "$file" ] && [ "$in_use" = 0 ]; then
+    return 0
+  fi
+  arn="$(stack_output app "$output" "arn:aws:secretsmanager:$REGION:$ACCOUNT_ID:secret:${output%Arn}-DRYRUN")"
   if [ -z "$file" ]; then
-    echo "warning: GEMINI_API_KEY_FILE is not set; captions fail until the key is stored:" >&3
+    [ "$provider" != OpenAI ] || [ -z "${CFG_OPENAI_BASE_URL}" ] \
+      || hint=" (unless the server at OPENAI_BASE_URL takes none)"
+    echo "warning: $setting is not set; captions fail until the $provider API key is stored$hint:" >&3
     echo "  aws secretsmanager put-secret-value --region $REGION --secret-id $arn --secret-string file://key.txt" >&3
     return 0
   fi
   [[ "$file" == /* ]] || file="$START_DIR/$file"
-  step "Store the Gemini API key from $file in Secrets Manager (the value is never printed)"
+  step "Store the $provider API key from $file in Secrets Manager (the value is never printed)"
   if [ "$DRY_RUN" = 1 ]; then
     trace aws secretsmanager put-secret-value --region "$REGION" --secret-id "$arn" \
       --secret-string "file://<key file, whitespace stripped>"
     return 0
   fi
-  [ -r "$file" ] || die "GEMINI_API_KEY_FILE $file is not readable"
+  [ -r "$file" ] || die "$setting $file is not readable"
   key_file="$(umask 077 && mktemp)"
   # shellcheck disable=SC2064 # expand now: the path is local
   trap "rm -f '$key_file'" EXIT
   tr -d '[:space:]' < "$file" > "$key_file"
-  [ -s "$key_file" ] || die "GEMINI_API_KEY_FILE $file is empty"
+  [ -s "$key_file" ] || die "$setting $file is empty"
   run aws secretsmanager put-secret-value --region "$REGION" --secret-id "$arn" \
     --secret-string "file://$key_file" --query VersionId --output text
   rm -f "$key_file"
@@ -486,8 +507,10 @@ deploy() {
     "DBBackupRetentionDays=${CFG_DB_BACKUP_RETENTION_DAYS}" \
     "DBDeletionProtection=${CFG_DB_DELETION_PROTECTION}"
 
-  store_gemini_api_key "$(stack_output app GeminiApiKeySecretArn \
-    "arn:aws:secretsmanager:$REGION:$ACCOUNT_ID:secret:GeminiApiKeySecret-DRYRUN")"
+  local uses_gemini=0 uses_openai=0
+  if [ "${CFG_CAPTION_PROVIDER}" = openai ]; then uses_openai=1; else uses_gemini=1; fi
+  store_api_key Gemini GEMINI_API_KEY_FILE GeminiApiKeySecretArn "$uses_gemini"
+  store_api_key OpenAI OPENAI_API_KEY_FILE OpenAIApiKeySecretArn "$uses_openai"
 
   deploy_stack lambda 03-lambda-stack.yaml \
     "ProjectName=$PROJECT" \
@@ -496,9 +519,14 @@ deploy() {
     "ThumbnailLambdaImageUri=${IMAGE_REF_thumbnail_lambda}" \
     "AnnotationLambdaImageUri=${IMAGE_REF_annotation_lambda}" \
     "LambdaArchitecture=${CFG_LAMBDA_ARCHITECTURE}" \
+    "CaptionProvider=${CFG_CAPTION_PROVIDER}" \
+    "CaptionLanguage=${CFG_CAPTION_LANGUAGE}" \
     "GeminiModelName=${CFG_GEMINI_MODEL_NAME}" \
     "GeminiPrompt=${CFG_GEMINI_PROMPT}" \
     "GeminiTimeoutSeconds=${CFG_GEMINI_TIMEOUT_SECONDS}" \
+    "OpenAIBaseUrl=${CFG_OPENAI_BASE_URL}" \
+    "OpenAIModel=${CFG_OPENAI_MODEL}" \
+    "OpenAITimeoutSeconds=${CFG_OPENAI_TIMEOUT_SECONDS}" \
     "ThumbnailWidth=${CFG_THUMBNAIL_WIDTH}" \
     "ThumbnailHeight=${CFG_THUMBNAIL_HEIGHT}" \
     "LogLevel=${CFG_LOG_LEVEL}" \
@@ -518,6 +546,11 @@ deploy() {
     "LogLevel=${CFG_LOG_LEVEL}" \
     "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
     "JobMaxAttempts=${CFG_JOB_MAX_ATTEMPTS}" \
+    "CaptionProvider=${CFG_CAPTION_PROVIDER}" \
+    "CaptionLanguage=${CFG_CAPTION_LANGUAGE}" \
+    "GeminiModelName=${CFG_GEMINI_MODEL_NAME}" \
+    "GeminiPrompt=${CFG_GEMINI_PROMPT}" \
+    "OpenAIModel=${CFG_OPENAI_MODEL}" \
     "MaxUploadMb=${CFG_MAX_UPLOAD_MB}" \
     "WebConcurrency=${CFG_WEB_CONCURRENCY}" \
     "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \

@@ -11,6 +11,8 @@ from annotation_core.events import JOB_SOURCE
 from annotation_core.records import Job
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "deployment" / "03-lambda-stack.yaml"
+# How the template names its image bucket in a pattern: the name stack 02 exports.
+_BUCKET_IMPORT = [{"Fn::ImportValue": {"Sub": "${StackPrefix}-app-ImageBucketName"}}]
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -41,7 +43,8 @@ def _patterns() -> list[dict]:
 def upload_rule_pattern(bucket: str) -> dict:
     """The rule that sends S3's "Object Created" under uploads/ to both functions, for `bucket`."""
     [pattern] = [pattern for pattern in _patterns() if "aws.s3" in pattern.get("source", [])]
-    pattern["detail"]["bucket"]["name"] = [bucket]  # stands in for Fn::ImportValue of the bucket name
+    assert pattern["detail"]["bucket"]["name"] == _BUCKET_IMPORT, "the upload rule matches its own bucket only"
+    pattern["detail"]["bucket"]["name"] = [bucket]
     return pattern
 
 
@@ -49,7 +52,8 @@ def job_rule_patterns(bucket: str) -> dict[Job, dict]:
     """The rules that send "Image Job Due" events of the deployment of `bucket` to the function of their job."""
     rules = [pattern for pattern in _patterns() if JOB_SOURCE in pattern.get("source", [])]
     for pattern in rules:
-        pattern["detail"]["bucket"] = [bucket]  # stands in for Fn::ImportValue of the bucket name
+        assert pattern["detail"].get("bucket") == _BUCKET_IMPORT, "a job rule matches its own deployment's jobs only"
+        pattern["detail"]["bucket"] = [bucket]
     by_job = {Job(job): pattern for pattern in rules for job in pattern["detail"]["job"]}
     assert len(by_job) == len(rules) == len(Job), "one job rule per job"
     return by_job

@@ -109,18 +109,32 @@ def test_objects_that_are_not_new_originals_of_our_bucket_reach_nothing(function
 @pytest.mark.parametrize(("job", "function"), [("thumbnail", "ThumbnailFunction"), ("caption", "AnnotationFunction")])
 def test_a_job_due_again_reaches_only_the_function_of_its_job(functions, job, function):
     events, sqs, queues = functions
-    put(events, **JOB_DUE, Detail=json.dumps({"image_id": 42, "job": job}))
+    put(events, **JOB_DUE, Detail=json.dumps({"image_id": 42, "job": job, "bucket": BUCKET}))
     delivered = deliveries(sqs, queues)
     (event,) = delivered.pop(function)
-    assert event["detail"] == {"image_id": 42, "job": job}
+    assert event["detail"] == {"image_id": 42, "job": job, "bucket": BUCKET}
     assert event["source"] == JOB_DUE["Source"] and event["detail-type"] == JOB_DUE["DetailType"]
     assert delivered == {other: [] for other in delivered}, "the other function must not run"
 
 
+@pytest.mark.parametrize("job", ["thumbnail", "caption"])
+def test_job_events_of_another_deployment_or_of_none_reach_nothing(functions, job):
+    """Copies of the stacks (dev, prod) share the default bus; each job event names its deployment's bucket."""
+    events, sqs, queues = functions
+    put(events, **JOB_DUE, Detail=json.dumps({"image_id": 42, "job": job, "bucket": "another-deployments-bucket"}))
+    put(events, **JOB_DUE, Detail=json.dumps({"image_id": 42, "job": job}))
+    assert deliveries(sqs, queues) == {"ThumbnailFunction": [], "AnnotationFunction": []}
+
+
 def test_job_events_of_other_shapes_reach_nothing(functions):
     events, sqs, queues = functions
-    put(events, **JOB_DUE, Detail=json.dumps({"image_id": 42, "job": "rendition"}))
-    put(events, Source="someone.else", DetailType="Image Job Due", Detail=json.dumps({"image_id": 1, "job": "caption"}))
+    put(events, **JOB_DUE, Detail=json.dumps({"image_id": 42, "job": "rendition", "bucket": BUCKET}))
+    put(
+        events,
+        Source="someone.else",
+        DetailType="Image Job Due",
+        Detail=json.dumps({"image_id": 1, "job": "caption", "bucket": BUCKET}),
+    )
     # The retry shape of old (an "Object Created" from the app) is no longer routed anywhere.
     put(events, **{**s3_object_created("uploads/0123456789abcdef.jpg"), "Source": "image-annotation.retry"})
     assert deliveries(sqs, queues) == {"ThumbnailFunction": [], "AnnotationFunction": []}

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from annotation_core.caption_backfill import current_provenance
 from annotation_core.events import JOB_SOURCE, JobDue, job_due_entry
+from annotation_core.lifecycle import RECORDING_MARGIN_SECONDS
 from annotation_core.records import Job
-from annotation_core.settings import SETTINGS
+from annotation_core.settings import SETTINGS, load_settings
 from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +36,7 @@ STACKS = {
     "web": "04-ec2-alb-asg-stack.yaml",
 }
 SETTING_NAMES = {setting.name for setting in SETTINGS}
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 # Read by gunicorn, boto3 or Docker rather than by annotation_core.settings.
 RUNTIME_VARIABLES = {"WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "AWS_REGION", "AWS_DEFAULT_REGION"}
 SECRET_VALUE_SETTINGS = {"DB_PASSWORD", "GEMINI_API_KEY", "FLASK_SECRET_KEY", "ADMIN_PASSWORD"}
@@ -72,6 +75,13 @@ def test_cfn_lint_reports_no_errors_and_no_warnings():
     files = [str(DEPLOYMENT / file) for file in STACKS.values()]
     result = subprocess.run([cfn_lint, *files], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("file", list(STACKS.values()))
+def test_every_template_fits_what_cloudformation_deploy_takes_without_an_s3_bucket(file):
+    """deploy.sh runs `aws cloudformation deploy` without --s3-bucket, which refuses templates over 51,200 bytes."""
+    size = (DEPLOYMENT / file).stat().st_size
+    assert size <= 51_200, f"{file} is {size:,} bytes: shorten it, or give deploy.sh an S3 bucket for templates"
 
 
 # --- Wiring between stacks ------------------------------------------------------------------------
@@ -283,13 +293,20 @@ def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(temp
 
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):
     secrets = resources(templates["app"], "AWS::SecretsManager::Secret")
-    assert set(secrets) == {"GeminiApiKeySecret", "FlaskSecretKeySecret", "AdminPasswordSecret"}
-    assert "SecretString" not in secrets["GeminiApiKeySecret"]["Properties"]
+    assert set(secrets) == {"GeminiApiKeySecret", "OpenAIApiKeySecret", "FlaskSecretKeySecret", "AdminPasswordSecret"}
+    # The API keys' secrets are created empty: deploy.sh stores each key from its file.
+    for name in ("GeminiApiKeySecret", "OpenAIApiKeySecret"):
+        properties = secrets[name]["Properties"]
+        assert "SecretString" not in properties and "GenerateSecretString" not in properties, name
     assert "GenerateSecretString" in secrets["FlaskSecretKeySecret"]["Properties"]
     admin = secrets["AdminPasswordSecret"]["Properties"]["GenerateSecretString"]
     assert admin["PasswordLength"] >= 20 and "SecretStringTemplate" not in admin  # the bare password
     outputs = templates["app"]["Outputs"]
     assert outputs["DatabaseSecretArn"]["Value"] == {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    for name in ("GeminiApiKeySecret", "OpenAIApiKeySecret", "FlaskSecretKeySecret"):
+        output = outputs[f"{name}Arn"]
+        assert output["Value"] == {"Ref": name}, name
+        assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-" + name + "Arn"}, name
 
 
 def test_no_secret_value_appears_in_any_template(templates):
@@ -329,22 +346,110 @@ def test_every_function_runs_a_digest_pinned_image_in_the_private_subnets(templa
         assert function["Properties"]["Architectures"] == [{"Ref": "LambdaArchitecture"}], name
 
 
-def test_time_budgets_nest_provider_request_inside_function_timeout_inside_lease(templates):
-    """One provider request per attempt < the function's timeout < the lease that lets another take over."""
+def test_time_budgets_are_the_settings_and_nest_provider_request_inside_function_timeout_inside_lease(templates):
+    """One provider request per caption attempt, plus the margin the lifecycle keeps to record the outcome,
+    ends inside the annotation function's timeout, which ends before the lease that lets another attempt
+    take the job over; and the stacks' defaults are the code's own."""
     template = templates["lambda"]
     functions = resources(template, "AWS::Lambda::Function")
     timeouts = {name: f["Properties"]["Timeout"] for name, f in functions.items()}
-    assert timeouts["AnnotationFunction"] == 60
-    assert timeouts["ThumbnailFunction"] == 60, "large PNG/WebP decodes take seconds"
-    assert timeouts["SweeperFunction"] == 60
-    gemini = template["Parameters"]["GeminiTimeoutSeconds"]
-    assert gemini["Default"] == 30
-    assert gemini["MaxValue"] < timeouts["AnnotationFunction"], "a request may not outlast its function"
+    assert all(isinstance(timeout, int) for timeout in timeouts.values()), timeouts
+    annotation = functions["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
+    budgets = {name: value["Ref"] for name, value in annotation.items() if name.endswith("_TIMEOUT_SECONDS")}
+    assert budgets == {
+        "GEMINI_TIMEOUT_SECONDS": "GeminiTimeoutSeconds",
+        "OPENAI_TIMEOUT_SECONDS": "OpenAITimeoutSeconds",
+    }
+    for setting, name in budgets.items():
+        budget = template["Parameters"][name]
+        assert str(budget["Default"]) == SETTINGS_BY_NAME[setting].default, f"{name} and {setting} disagree"
+        assert 1 <= budget["MinValue"] <= budget["Default"] <= budget["MaxValue"], name
+        for value in (budget["Default"], budget["MaxValue"]):
+            assert value + RECORDING_MARGIN_SECONDS < timeouts["AnnotationFunction"], (
+                f"{name}={value}: a request of {value} s and {RECORDING_MARGIN_SECONDS} s to record it outlast the "
+                f"annotation function's {timeouts['AnnotationFunction']} s"
+            )
     for suffix in ("lambda", "web"):
         lease = templates[suffix]["Parameters"]["JobLeaseSeconds"]
-        assert lease["Default"] == 90
-        assert lease["MinValue"] > max(timeouts.values()), f"{suffix}: a lease could expire under a running attempt"
-        assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"]
+        assert str(lease["Default"]) == SETTINGS_BY_NAME["JOB_LEASE_SECONDS"].default, f"{suffix}: JobLeaseSeconds"
+        assert lease["MinValue"] <= lease["Default"] <= lease["MaxValue"], suffix
+        assert timeouts["AnnotationFunction"] < lease["MinValue"], f"{suffix}: a lease could expire under a caption"
+        assert max(timeouts.values()) < lease["MinValue"], f"{suffix}: a lease could expire under a running attempt"
+
+
+def setting_parameters(templates) -> dict[tuple[str, str], str]:
+    """(stack, parameter) -> the setting it stands for, read from the wiring: a function's environment
+    variable set with !Ref, or a line of the web container's env file set from ${Parameter}."""
+    wired: dict[tuple[str, str], set[str]] = {}
+    declared = templates["lambda"]["Parameters"]
+    for function in resources(templates["lambda"], "AWS::Lambda::Function").values():
+        for variable, value in function["Properties"]["Environment"]["Variables"].items():
+            if isinstance(value, dict) and value.get("Ref") in declared:
+                wired.setdefault(("lambda", value["Ref"]), set()).add(variable)
+    for variable, name in web_env_wiring(templates).items():
+        if name in templates["web"]["Parameters"]:
+            wired.setdefault(("web", name), set()).add(variable)
+    for key, variables in wired.items():
+        assert len(variables) == 1, f"{key} sets {variables}"
+    return {key: variable for key, (variable,) in wired.items() if variable in SETTING_NAMES}
+
+
+def test_every_parameter_that_stands_for_a_setting_defaults_to_the_settings_default(templates):
+    """The stacks and annotation_core.settings cannot drift apart: a parameter passed on as a setting
+    defaults to that setting's default, takes no value the setting refuses, and means the same setting in
+    every stack that has it."""
+    wired = setting_parameters(templates)
+    caption = {"CaptionProvider", "CaptionLanguage", "GeminiModelName", "GeminiPrompt", "OpenAIModel"}
+    job = {"JobLeaseSeconds", "JobMaxAttempts", "LogLevel"}
+    assert {("lambda", name) for name in caption | job} <= set(wired)
+    assert {("web", name) for name in caption | job} <= set(wired)
+    assert {
+        ("lambda", name)
+        for name in (
+            "GeminiTimeoutSeconds",
+            "OpenAIBaseUrl",
+            "OpenAITimeoutSeconds",
+            "ThumbnailWidth",
+            "ThumbnailHeight",
+        )
+    } <= set(wired)
+    assert ("web", "MaxUploadMb") in wired
+    meaning: dict[str, str] = {}
+    for (suffix, name), setting_name in wired.items():
+        assert meaning.setdefault(name, setting_name) == setting_name, f"{name} stands for two settings"
+        parameter, setting = templates[suffix]["Parameters"][name], SETTINGS_BY_NAME[setting_name]
+        assert str(parameter["Default"]) == setting.default, (
+            f"{suffix}: {name} defaults to {parameter['Default']!r}, {setting_name} to {setting.default!r}"
+        )
+        for value in [parameter[bound] for bound in ("MinValue", "MaxValue") if bound in parameter] + list(
+            parameter.get("AllowedValues", [])
+        ):
+            setting.parse(str(value))  # raises ValueError for a value the code would refuse at start-up
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted", "refused"),
+    [
+        ("CaptionLanguage", ["en", "de", "ja", "pt-BR", "zh-Hant-TW", "gsw"], ["english", "e", "en_US", "en-", ""]),
+        (
+            "OpenAIBaseUrl",
+            ["", "https://api.openai.com/v1", "http://10.0.0.5:11434/v1"],
+            ["api.openai.com", "ftp://example.com", "https://two words"],
+        ),
+    ],
+)
+def test_patterned_settings_take_in_the_stacks_what_the_code_takes(templates, name, accepted, refused):
+    for suffix in ("lambda", "web"):
+        if name not in templates[suffix]["Parameters"]:
+            continue
+        (setting_name,) = {v for (s, n), v in setting_parameters(templates).items() if n == name}
+        setting = SETTINGS_BY_NAME[setting_name]
+        pattern = templates[suffix]["Parameters"][name]["AllowedPattern"]
+        for value in accepted:
+            assert re.fullmatch(pattern, value), f"{suffix}: {name} refuses {value!r}"
+            setting.parse(value)
+        for value in refused:
+            assert not re.fullmatch(pattern, value), f"{suffix}: {name} takes {value!r}"
 
 
 def test_the_thumbnail_function_has_the_memory_its_largest_accepted_image_needs(templates):
@@ -377,12 +482,24 @@ def test_job_functions_reserve_concurrency_by_default_and_the_sweeper_one(templa
     assert functions["SweeperFunction"]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][1] == 1
 
 
-def test_both_stacks_agree_on_the_job_settings(templates):
-    for name in ("JobLeaseSeconds", "JobMaxAttempts"):
-        lambda_parameter = templates["lambda"]["Parameters"][name]
-        web_parameter = templates["web"]["Parameters"][name]
-        constraints = ("Type", "Default", "MinValue", "MaxValue")
-        assert {k: lambda_parameter.get(k) for k in constraints} == {k: web_parameter.get(k) for k in constraints}
+def test_both_stacks_agree_on_the_job_and_caption_settings(templates):
+    """deploy.sh passes the same value to both: a value one stack takes and the other refuses would leave
+    stack 03 updated and stack 04 not, and captions the web tier's backfill would always find stale."""
+    lambda_parameters, web_parameters = templates["lambda"]["Parameters"], templates["web"]["Parameters"]
+    shared = set(lambda_parameters) & set(web_parameters)
+    assert {
+        "JobLeaseSeconds",
+        "JobMaxAttempts",
+        "CaptionProvider",
+        "CaptionLanguage",
+        "GeminiModelName",
+        "GeminiPrompt",
+        "OpenAIModel",
+    } <= shared
+    for name in shared:
+        lambda_parameter = {k: v for k, v in lambda_parameters[name].items() if k != "Description"}
+        web_parameter = {k: v for k, v in web_parameters[name].items() if k != "Description"}
+        assert lambda_parameter == web_parameter, name
     attempts = templates["lambda"]["Parameters"]["JobMaxAttempts"]
     assert (attempts["Default"], attempts["MinValue"], attempts["MaxValue"]) == (5, 1, 20)
 
@@ -405,7 +522,9 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
     expected = {
         "ThumbnailFunction": common | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT"},
         "AnnotationFunction": common
-        | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"},
+        | {"CAPTION_PROVIDER", "CAPTION_LANGUAGE"}
+        | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"}
+        | {"OPENAI_API_KEY_SECRET_ARN", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_TIMEOUT_SECONDS"},
         # Both buckets because the settings require them on AWS; the bus it announces due jobs on.
         "SweeperFunction": common | {"EVENT_BUS_NAME"},
     }
@@ -419,12 +538,40 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
     annotation = functions["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
     assert annotation["GEMINI_API_KEY_SECRET_ARN"] == imported("app-GeminiApiKeySecretArn")
     assert annotation["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
-    assert annotation["GEMINI_TIMEOUT_SECONDS"] == {"Ref": "GeminiTimeoutSeconds"}
+    assert annotation["OPENAI_API_KEY_SECRET_ARN"] == imported("app-OpenAIApiKeySecretArn")
+    assert {name: annotation[name] for name in annotation if name.startswith(("CAPTION_", "GEMINI_", "OPENAI_"))} == {
+        "CAPTION_PROVIDER": {"Ref": "CaptionProvider"},
+        "CAPTION_LANGUAGE": {"Ref": "CaptionLanguage"},
+        "GEMINI_API_KEY_SECRET_ARN": imported("app-GeminiApiKeySecretArn"),
+        "GEMINI_MODEL_NAME": {"Ref": "GeminiModelName"},
+        "GEMINI_PROMPT": {"Ref": "GeminiPrompt"},
+        "GEMINI_TIMEOUT_SECONDS": {"Ref": "GeminiTimeoutSeconds"},
+        "OPENAI_API_KEY_SECRET_ARN": imported("app-OpenAIApiKeySecretArn"),
+        "OPENAI_BASE_URL": {"Ref": "OpenAIBaseUrl"},
+        "OPENAI_MODEL": {"Ref": "OpenAIModel"},
+        "OPENAI_TIMEOUT_SECONDS": {"Ref": "OpenAITimeoutSeconds"},
+    }
     sweeper = functions["SweeperFunction"]["Properties"]["Environment"]["Variables"]
     assert sweeper["EVENT_BUS_NAME"] == "default"
     assert sweeper["DB_SECRET_ARN"] == imported("app-DatabaseSecretArn")
     assert sweeper["DATA_DIR"] == "/tmp/data"
-    assert templates["lambda"]["Parameters"]["GeminiModelName"]["Default"] == "gemini-3.5-flash-lite"
+
+
+def test_every_function_role_may_read_exactly_the_secrets_its_function_is_given(templates):
+    """A *_SECRET_ARN the role cannot read fails at start-up (or, for an API key, quietly means "no key")."""
+    template = templates["lambda"]
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        given = [value for variable, value in variables.items() if variable.endswith("_SECRET_ARN")]
+        statements = template["Resources"][f"{name}Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        readable = []
+        for statement in statements:
+            if "secretsmanager:GetSecretValue" in statement["Action"]:
+                resource = statement["Resource"]
+                readable += resource if isinstance(resource, list) else [resource]
+        assert sorted(map(repr, readable)) == sorted(map(repr, given)), name
+    annotation = template["Resources"]["AnnotationFunction"]["Properties"]["Environment"]["Variables"]
+    assert annotation["OPENAI_API_KEY_SECRET_ARN"] == imported("app-OpenAIApiKeySecretArn")
 
 
 IMAGE_BUCKET = "the-image-bucket"
@@ -439,9 +586,10 @@ def s3_object_created(key: str, bucket: str = IMAGE_BUCKET) -> dict:
     }
 
 
-def job_due(job: str, image_id: int = 42) -> dict:
-    """What the application publishes with PutEvents when a job is due (a retry, the sweeper), as delivered."""
-    entry = job_due_entry(JobDue(image_id, Job(job)), "default")
+def job_due(job: str, image_id: int = 42, bucket: str | None = IMAGE_BUCKET) -> dict:
+    """What the application publishes with PutEvents when a job is due (a retry, the sweeper), as delivered;
+    `bucket` is the S3_IMAGE_BUCKET of the deployment that publishes it."""
+    entry = job_due_entry(JobDue(image_id, Job(job), bucket), "default")
     return {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
 
 
@@ -512,8 +660,19 @@ def test_a_job_due_event_reaches_only_the_function_of_its_job(templates, job):
 
 
 def test_a_job_due_event_for_no_known_job_reaches_nothing(templates):
-    unknown = {**job_due("caption"), "detail": {"image_id": 42, "job": "rendition"}}
+    unknown = {**job_due("caption"), "detail": {"image_id": 42, "job": "rendition", "bucket": IMAGE_BUCKET}}
     assert invoked_functions(templates["lambda"], unknown) == []
+
+
+@pytest.mark.parametrize("job", list(JOB_FUNCTIONS))
+def test_a_job_due_event_of_another_deployment_reaches_no_function_of_this_one(templates, job):
+    """dev and prod share the account's default bus: each runs only the jobs that name its image bucket."""
+    template = templates["lambda"]
+    assert invoked_functions(template, job_due(job, bucket="the-other-deployments-bucket")) == []
+    assert invoked_functions(template, job_due(job, bucket=None)) == [], "an event naming no bucket is no one's"
+    for name in ("ThumbnailJobDueRule", "CaptionJobDueRule"):
+        pattern = template["Resources"][name]["Properties"]["EventPattern"]
+        assert pattern["detail"]["bucket"] == [imported("app-ImageBucketName")], name
 
 
 def test_every_rule_target_retries_then_dead_letters_and_may_invoke_its_function(templates):
@@ -787,15 +946,18 @@ def user_data(templates) -> tuple[str, dict]:
     return script, variables
 
 
-def rendered_user_data(templates) -> str:
-    """The boot script as CloudFormation would hand it to the instance, with placeholder values."""
+def rendered_user_data(templates, **parameters: str) -> str:
+    """The boot script as CloudFormation would hand it to the instance, with placeholder values (the
+    parameters' defaults unless given)."""
     script, variables = user_data(templates)
     values = {name: f"placeholder-{name}" for name in variables}
     values.update({"AWS::Region": "us-east-1", "AWS::StackName": "image-annotation-web"})
-    parameters = templates["web"]["Parameters"]
-    values.update({name: str(parameters[name].get("Default", f"param-{name}")) for name in parameters})
+    declared = templates["web"]["Parameters"]
+    values.update({name: str(declared[name].get("Default", f"param-{name}")) for name in declared})
     values["WebAppImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:" + "a" * 64
     values["WebLogGroup"] = "/image-annotation/web-app"
+    assert set(parameters) <= set(declared), set(parameters) - set(declared)
+    values.update(parameters)
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -804,13 +966,35 @@ def rendered_user_data(templates) -> str:
     return re.sub(r"\$\{([^}]+)\}", substitute, script)
 
 
+def env_file_body(script: str) -> str:
+    """The lines of the web container's env file, as the user data's quoted heredoc writes them."""
+    return script.split("<<'SETTINGS'\n", 1)[1].split("\nSETTINGS\n", 1)[0]
+
+
+def web_env_wiring(templates) -> dict[str, str]:
+    """Variable of the web container's env file -> the stack 04 parameter or Fn::Sub variable it is set from."""
+    script, _ = user_data(templates)
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=\$\{([\w:]+)\}$", env_file_body(script), re.MULTILINE))
+
+
 def test_web_container_gets_its_settings_and_only_secret_arns(templates):
-    env_file = rendered_user_data(templates).split("<<'SETTINGS'\n", 1)[1].split("\nSETTINGS\n", 1)[0]
+    env_file = env_file_body(rendered_user_data(templates))
     settings = dict(line.split("=", 1) for line in env_file.splitlines())
     assert set(settings) <= SETTING_NAMES | RUNTIME_VARIABLES, set(settings) - SETTING_NAMES - RUNTIME_VARIABLES
     assert not set(settings) & SECRET_VALUE_SETTINGS
     assert settings["EVENT_BUS_NAME"] == "default"
     assert settings["JOB_MAX_ATTEMPTS"] == "5" and settings["JOB_LEASE_SECONDS"] == "90"
+    # What `flask captions backfill` compares stored captions with, from the parameters stack 03 has too.
+    caption_settings = {
+        n: p for n, p in web_env_wiring(templates).items() if n.startswith(("CAPTION_", "GEMINI_", "OPENAI_"))
+    }
+    assert caption_settings == {
+        "CAPTION_PROVIDER": "CaptionProvider",
+        "CAPTION_LANGUAGE": "CaptionLanguage",
+        "GEMINI_MODEL_NAME": "GeminiModelName",
+        "GEMINI_PROMPT": "GeminiPrompt",
+        "OPENAI_MODEL": "OpenAIModel",
+    }
     secret_arns = ("DB_SECRET_ARN", "FLASK_SECRET_KEY_SECRET_ARN", "ADMIN_PASSWORD_SECRET_ARN")
     for name in ("DB_HOST", "S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET", *secret_arns):
         assert settings[name].startswith("placeholder-"), name
@@ -827,6 +1011,118 @@ def test_with_a_certificate_the_app_is_told_https_only(templates):
     assert "HTTPS_ONLY=${HttpsOnly}" in user_data(templates)[0]
     listener = templates["web"]["Resources"]["HttpListener"]["Properties"]["DefaultActions"][0]["Fn::If"]
     assert listener[0] == "UseHttps" and listener[1]["RedirectConfig"]["Protocol"] == "HTTPS"
+
+
+def docker_env_file(text: str, strip_matching_quotes: bool) -> dict[str, str]:
+    """`docker run --env-file` (docker/cli pkg/kvfile): one KEY=value a line, leading whitespace and lines
+    starting with # skipped, the rest of the line taken literally - except that newer CLIs also strip one
+    pair of matching quotes around a value (docker/cli#3630), hence both readings."""
+    variables = {}
+    for line in text.split("\n"):
+        line = line.removesuffix("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, has_value, value = line.partition("=")
+        assert key and not re.search(r"[ \t]", key), f"docker refuses the line {line!r}"
+        assert has_value, f"{key} would be taken from the environment of the docker command"
+        if strip_matching_quotes and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        variables[key] = value
+    return variables
+
+
+# Prompts an operator may well write: commas, quotes inside, shell and Fn::Sub syntax, a leading #, a
+# trailing quote, backslashes, an equals sign, accents.
+PROMPTS = [
+    "Describe this photo factually, as a careful photo librarian would.",
+    'Describe the scene; quote any sign verbatim, e.g. "EXIT", and say what\'s in it.',
+    "Never run $(echo expanded) or `echo expanded`; ${HOME} and ${GeminiPrompt} are just text, as is $PATH.",
+    "# not a comment: list = objects, then colours",
+    '"Be brief", said the editor.',
+    "Décris cette photo – précisément, en une phrase. C:\\new\\table \\n stays",
+    "Ends with a quote: it's the 'subject'",
+]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_caption_settings_reach_the_web_container_exactly_as_the_annotation_function_gets_them(
+    templates, tmp_path, prompt
+):
+    """The backfill on the web tier and the function must derive the same provenance from the same values:
+    the user data's quoted heredoc writes the env file, docker --env-file reads it."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash to run the user data's heredoc")
+    values = {
+        "CaptionProvider": "openai",
+        "CaptionLanguage": "pt-BR",
+        "GeminiModelName": "gemini-2.5-flash",
+        "GeminiPrompt": prompt,
+        "OpenAIModel": "qwen2.5vl:7b",
+    }
+    for name, value in values.items():
+        parameter = templates["web"]["Parameters"][name]
+        assert value in parameter.get("AllowedValues", [value]), name
+        assert re.fullmatch(parameter.get("AllowedPattern", ".*"), value), f"stack 04 would refuse {name}={value!r}"
+    script = rendered_user_data(templates, **values)
+    (heredoc,) = re.findall(r"^cat > /etc/image-annotation/web\.env <<'SETTINGS'\n.*?^SETTINGS$", script, re.M | re.S)
+    env_path = tmp_path / "web.env"
+    command = heredoc.replace("/etc/image-annotation/web.env", str(env_path))
+    result = subprocess.run([bash, "-euc", command], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr
+
+    function_variables = templates["lambda"]["Resources"]["AnnotationFunction"]["Properties"]["Environment"]
+    function_env = {
+        variable: values[value["Ref"]]
+        for variable, value in function_variables["Variables"].items()
+        if isinstance(value, dict) and value.get("Ref") in values
+    }
+    assert set(function_env) == {
+        "CAPTION_PROVIDER",
+        "CAPTION_LANGUAGE",
+        "GEMINI_MODEL_NAME",
+        "GEMINI_PROMPT",
+        "OPENAI_MODEL",
+    }
+    function_settings = load_settings(function_env, read_dotenv=False)
+    for strip_matching_quotes in (False, True):
+        web_env = docker_env_file(env_path.read_text(encoding="utf-8"), strip_matching_quotes)
+        assert {name: web_env[name] for name in function_env} == function_env
+        # (Imported values are placeholders here; DB_PORT=placeholder-DbPort would not parse.)
+        web_settings = load_settings(
+            {name: value for name, value in web_env.items() if not value.startswith("placeholder-")}, read_dotenv=False
+        )
+        assert current_provenance(web_settings) == current_provenance(function_settings)
+        assert web_settings.gemini_prompt == prompt
+
+
+# Values that would not arrive intact through the env file: a line break ends the value (and could set
+# another variable), and a pair of matching quotes around it is stripped by newer Docker CLIs.
+MANGLED = [
+    "two\nlines",
+    "Describe it.\nS3_IMAGE_BUCKET=someone-elses-bucket",
+    "carriage\rreturn",
+    '"Describe this photo."',
+    "'Describe this photo.'",
+    '""',
+    "''",
+    "",
+]
+
+
+@pytest.mark.parametrize("suffix", ["lambda", "web"])
+def test_the_prompt_parameter_refuses_exactly_the_values_the_env_file_would_change(templates, suffix):
+    pattern = templates[suffix]["Parameters"]["GeminiPrompt"]["AllowedPattern"]
+    for value in [*PROMPTS, *MANGLED, '"', "'", "x", "'tis the season", 'say "cheese"', '"a\' and b"']:
+        intact = value != "" and "\n" not in value and "\r" not in value
+        intact = intact and docker_env_file(f"P={value}", strip_matching_quotes=True)["P"] == value
+        assert bool(re.fullmatch(pattern, value)) == intact, value
+    for name in ("GeminiModelName", "OpenAIModel"):
+        pattern = templates[suffix]["Parameters"][name]["AllowedPattern"]
+        for model in ("gemini-3.5-flash-lite", "gpt-4o-mini", "llava:13b", "meta-llama/Llama-3.2-11B-Vision-Instruct"):
+            assert re.fullmatch(pattern, model), (name, model)
+        for model in ("two words", "", "gpt-4o\n", '"gpt-4o"'):
+            assert not re.fullmatch(pattern, model), (name, model)
 
 
 def test_web_user_data_is_valid_bash_that_installs_docker_and_runs_the_image(templates):

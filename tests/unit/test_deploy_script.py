@@ -315,14 +315,124 @@ def test_unknown_settings_are_refused(stubs, tmp_path):
     assert "unknown setting NOT_A_SETTING" in result.stderr
 
 
-def test_gemini_key_is_stored_from_a_file_and_never_printed(stubs, tmp_path):
-    key_file = tmp_path / "gemini.key"
-    key_file.write_text("AIza-not-a-real-key\n")
-    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, GEMINI_API_KEY_FILE=str(key_file)))
+API_KEY_FILES = {"GEMINI_API_KEY_FILE": "GeminiApiKeySecretArn", "OPENAI_API_KEY_FILE": "OpenAIApiKeySecretArn"}
+
+
+@pytest.mark.parametrize("setting", list(API_KEY_FILES))
+def test_an_api_key_is_stored_from_a_file_and_never_printed(stubs, tmp_path, setting):
+    key_file = tmp_path / "provider.key"
+    key_file.write_text("sk-not-a-real-key\n")
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, **{setting: str(key_file)}))
     assert result.returncode == 0, result.stderr
-    assert "AIza-not-a-real-key" not in result.stdout + result.stderr
+    assert "sk-not-a-real-key" not in result.stdout + result.stderr
     (store,) = [c for c in commands(result.stdout) if c[:3] == ["aws", "secretsmanager", "put-secret-value"]]
     assert option(store, "--secret-string").startswith("file://")
+    assert API_KEY_FILES[setting].removesuffix("Arn") in option(store, "--secret-id")
+
+
+CAPTION_SETTINGS = {
+    "CAPTION_PROVIDER": "CaptionProvider",
+    "CAPTION_LANGUAGE": "CaptionLanguage",
+    "GEMINI_MODEL_NAME": "GeminiModelName",
+    "GEMINI_PROMPT": "GeminiPrompt",
+    "OPENAI_MODEL": "OpenAIModel",
+}
+FUNCTION_ONLY_CAPTION_SETTINGS = {
+    "GEMINI_TIMEOUT_SECONDS": "GeminiTimeoutSeconds",
+    "OPENAI_BASE_URL": "OpenAIBaseUrl",
+    "OPENAI_TIMEOUT_SECONDS": "OpenAITimeoutSeconds",
+}
+
+
+def test_caption_settings_reach_the_functions_and_the_web_tier_alike(stubs, tmp_path):
+    """`flask captions backfill` on the web tier compares stored captions with what the function writes."""
+    configured = {
+        "CAPTION_PROVIDER": "openai",
+        "CAPTION_LANGUAGE": "pt-BR",
+        "GEMINI_MODEL_NAME": "gemini-2.5-flash",
+        "GEMINI_PROMPT": 'Describe it, briefly: what\'s in the "picture", and where?',
+        "OPENAI_MODEL": "llava:13b",
+        "GEMINI_TIMEOUT_SECONDS": "20",
+        "OPENAI_BASE_URL": "https://llm.example.com/v1",
+        "OPENAI_TIMEOUT_SECONDS": "45",
+    }
+    quoted = {key: f"'{value}'" if key == "GEMINI_PROMPT" else value for key, value in configured.items()}
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, **quoted))
+    assert result.returncode == 0, result.stderr
+    functions, web = stack_parameters(result, "lambda"), stack_parameters(result, "web")
+    for setting, parameter in CAPTION_SETTINGS.items():
+        assert functions[parameter] == web[parameter] == configured[setting], parameter
+    for setting, parameter in FUNCTION_ONLY_CAPTION_SETTINGS.items():
+        assert functions[parameter] == configured[setting], parameter
+        assert parameter not in web, parameter
+
+
+# Every config key that reaches a stack parameter standing for a setting of annotation_core.settings.
+SETTING_PARAMETERS = {
+    **CAPTION_SETTINGS,
+    **FUNCTION_ONLY_CAPTION_SETTINGS,
+    "THUMBNAIL_WIDTH": "ThumbnailWidth",
+    "THUMBNAIL_HEIGHT": "ThumbnailHeight",
+    "LOG_LEVEL": "LogLevel",
+    "JOB_LEASE_SECONDS": "JobLeaseSeconds",
+    "JOB_MAX_ATTEMPTS": "JobMaxAttempts",
+    "MAX_UPLOAD_MB": "MaxUploadMb",
+}
+
+
+@pytest.mark.parametrize("source", ["example config", "settings left out"])
+def test_settings_not_changed_deploy_with_the_templates_defaults(stubs, tmp_path, source):
+    """config.example.env and the script's own defaults agree with the templates (whose defaults a test of
+    test_cloudformation.py holds to annotation_core.settings), so an untouched setting keeps the code's."""
+    removed = {key: None for key in SETTING_PARAMETERS} if source == "settings left out" else {}
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, **removed))
+    assert result.returncode == 0, result.stderr
+    checked = set()
+    for command in deploys(result):
+        declared = cfn_yaml.load(str(REPO / option(command, "--template-file")))["Parameters"]
+        passed = overrides(command)
+        for parameter in SETTING_PARAMETERS.values():
+            if parameter in declared:
+                assert passed[parameter] == str(declared[parameter]["Default"]), (
+                    option(command, "--stack-name"),
+                    parameter,
+                )
+                checked.add(parameter)
+    assert checked == set(SETTING_PARAMETERS.values())
+
+
+@pytest.mark.parametrize(
+    ("provider", "missing", "not_mentioned"),
+    [
+        ("gemini", "GEMINI_API_KEY_FILE", "OPENAI_API_KEY_FILE"),
+        ("openai", "OPENAI_API_KEY_FILE", "GEMINI_API_KEY_FILE"),
+    ],
+)
+def test_the_provider_in_use_warns_when_its_key_file_is_missing(stubs, tmp_path, provider, missing, not_mentioned):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, CAPTION_PROVIDER=provider))
+    assert result.returncode == 0, result.stderr
+    (warning,) = [line for line in result.stdout.splitlines() if line.startswith("warning:") and "API_KEY" in line]
+    assert warning.startswith(f"warning: {missing} is not set; captions fail until the")
+    assert not_mentioned not in result.stdout
+    assert not [c for c in commands(result.stdout) if c[:2] == ["aws", "secretsmanager"]]
+    secret = API_KEY_FILES[missing].removesuffix("Arn")
+    assert f"--secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:{secret}-DRYRUN" in result.stdout
+
+
+def test_an_openai_compatible_server_may_need_no_key(stubs, tmp_path):
+    config = config_with(tmp_path, CAPTION_PROVIDER="openai", OPENAI_BASE_URL="http://10.0.0.5:11434/v1")
+    result = run_script(stubs, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "OPENAI_API_KEY_FILE is not set" in result.stdout
+    assert "unless the server at OPENAI_BASE_URL takes none" in result.stdout
+
+
+@pytest.mark.parametrize("provider", ["OpenAI", "anthropic", ""])
+def test_an_unknown_caption_provider_is_refused_before_anything_runs(stubs, tmp_path, provider):
+    result = run_script(stubs, "--dry-run", config=config_with(tmp_path, CAPTION_PROVIDER=provider))
+    assert result.returncode != 0
+    assert f"CAPTION_PROVIDER={provider}: use gemini or openai" in result.stderr
+    assert not commands(result.stdout)
 
 
 def test_real_config_is_git_ignored():
@@ -389,6 +499,10 @@ if command == "cloudformation delete-stack":
     finish()
 if command == "cloudformation wait":
     finish()
+if command == "secretsmanager put-secret-value":
+    with open(option("--secret-string").removeprefix("file://")) as f:
+        world["secrets"][option("--secret-id")] = f.read()
+    finish("fake-version-id")
 if command == "ecr describe-images":
     finish("sha256:" + "ab" * 32)
 if command == "lambda get-account-settings":
@@ -409,7 +523,7 @@ class FakeAws:
     def __init__(self, folder: Path, stacks: dict[str, str], **state) -> None:
         self.folder = folder
         self.world = folder / "world.json"
-        world = {"calls": [], "stacks": stacks, "account": [1000, 1000], "reserved": {}, **state}
+        world = {"calls": [], "stacks": stacks, "account": [1000, 1000], "reserved": {}, "secrets": {}, **state}
         self.world.write_text(json.dumps(world))
         program = folder / "fake_aws.py"
         program.write_text(FAKE_AWS)
@@ -530,6 +644,36 @@ def test_a_status_that_cannot_be_read_stops_the_deploy_with_the_reason(tmp_path)
     assert result.returncode != 0
     assert error in result.stderr and "cannot read the status of stack image-annotation-ecr" in result.stderr
     assert not aws.calls("cloudformation", "deploy")
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_both_api_keys_are_stored_stripped_in_their_own_secrets_and_never_printed(tmp_path, provider):
+    gemini, openai = tmp_path / "gemini.key", tmp_path / "openai.key"
+    gemini.write_text("  AIza-not-a-real-key\n")
+    openai.write_text("sk-not-a-real-key\r\n")
+    aws = fake_aws(tmp_path, healthy_stacks())
+    result = aws.run(
+        tmp_path, "--yes", CAPTION_PROVIDER=provider, GEMINI_API_KEY_FILE=str(gemini), OPENAI_API_KEY_FILE=str(openai)
+    )
+    assert result.returncode == 0, result.stderr
+    assert aws.state["secrets"] == {
+        "fake-GeminiApiKeySecretArn": "AIza-not-a-real-key",
+        "fake-OpenAIApiKeySecretArn": "sk-not-a-real-key",
+    }
+    output = result.stdout + result.stderr
+    assert "not-a-real-key" not in output
+    assert not [line for line in output.splitlines() if line.startswith("warning:") and "API_KEY" in line]
+    for call in aws.calls("secretsmanager", "put-secret-value"):
+        assert "not-a-real-key" not in " ".join(call)
+        assert not Path(option(call, "--secret-string").removeprefix("file://")).exists(), "the copy is removed"
+    calls = aws.state["calls"]
+    stores = [i for i, c in enumerate(calls) if c[:2] == ["secretsmanager", "put-secret-value"]]
+    (lambda_deploy,) = [
+        i
+        for i, c in enumerate(calls)
+        if c[:2] == ["cloudformation", "deploy"] and option(c, "--stack-name") == STACK_ORDER[3][0]
+    ]
+    assert len(stores) == 2 and max(stores) < lambda_deploy, "the keys are in place before the functions start"
 
 
 def lambda_stack_parameters(aws: FakeAws) -> dict[str, str]:
