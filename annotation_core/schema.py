@@ -63,10 +63,31 @@ images = sa.Table(
     sa.Column("caption_finished_at", Timestamp),
     sa.Column("caption_next_attempt_at", Timestamp),
     sa.Column("caption_queued_at", Timestamp),
+    # What the thumbnail job records besides thumbnail_key: the preview, sizes, placeholder and photo facts.
+    sa.Column("preview_key", sa.String(255)),
+    sa.Column("thumbnail_width", sa.Integer),
+    sa.Column("thumbnail_height", sa.Integer),
+    sa.Column("preview_width", sa.Integer),
+    sa.Column("preview_height", sa.Integer),
+    sa.Column("placeholder", sa.String(64)),
+    sa.Column("taken_at", Timestamp),
+    sa.Column("camera_make", sa.String(64)),
+    sa.Column("camera_model", sa.String(128)),
+    sa.Column("lens_model", sa.String(128)),
+    sa.Column("exposure_seconds", sa.Double),
+    sa.Column("f_number", sa.Double),
+    sa.Column("iso", sa.Integer),
+    sa.Column("focal_length_mm", sa.Double),
+    sa.Column("has_location", sa.Boolean),
+    sa.Column("latitude", sa.Double),
+    sa.Column("longitude", sa.Double),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_unicode_ci",
 )
+
+# `?sort=taken`: newest taken first, keyset-paged on (taken_at, id); undated images follow, newest upload first.
+sa.Index("ix_images_taken_at", images.c.taken_at, images.c.id)
 
 # MySQL searches captions and file names through a FULLTEXT index ...
 sa.Index("ix_images_fulltext", images.c.caption, images.c.filename, mysql_prefix="FULLTEXT").ddl_if(dialect="mysql")

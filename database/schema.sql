@@ -28,6 +28,23 @@ CREATE TABLE images (
 	caption_finished_at DATETIME(6), 
 	caption_next_attempt_at DATETIME(6), 
 	caption_queued_at DATETIME(6), 
+	preview_key VARCHAR(255), 
+	thumbnail_width INTEGER, 
+	thumbnail_height INTEGER, 
+	preview_width INTEGER, 
+	preview_height INTEGER, 
+	placeholder VARCHAR(64), 
+	taken_at DATETIME(6), 
+	camera_make VARCHAR(64), 
+	camera_model VARCHAR(128), 
+	lens_model VARCHAR(128), 
+	exposure_seconds DOUBLE, 
+	f_number DOUBLE, 
+	iso INTEGER, 
+	focal_length_mm DOUBLE, 
+	has_location BOOL, 
+	latitude DOUBLE, 
+	longitude DOUBLE, 
 	PRIMARY KEY (id), 
 	UNIQUE (original_key), 
 	UNIQUE (sha256), 
@@ -38,5 +55,7 @@ CREATE TABLE images (
 CREATE INDEX ix_images_caption_status ON images (caption_status);
 
 CREATE FULLTEXT INDEX ix_images_fulltext ON images (caption, filename);
+
+CREATE INDEX ix_images_taken_at ON images (taken_at, id);
 
 CREATE INDEX ix_images_thumbnail_status ON images (thumbnail_status);

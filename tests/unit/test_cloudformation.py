@@ -17,8 +17,8 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from annotation_core.events import DETAIL_TYPE, RETRY_SOURCE
-from annotation_core.settings import SETTINGS
-from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
+from annotation_core.settings import SETTINGS, Settings
+from lambda_functions.thumbnail_lambda.lambda_function import rendition_keys
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO / "deployment"
@@ -322,7 +322,10 @@ def test_thumbnail_role_may_write_exactly_where_the_handler_writes(templates):
     role = templates["lambda"]["Resources"]["ThumbnailFunctionRole"]["Properties"]
     statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
     written = statements["WriteThumbnails"]["Resource"]["Fn::Sub"][0]
-    assert thumbnail_key("uploads/abc.png").startswith(written.removeprefix("${Arn}/").rstrip("*"))
+    for key in rendition_keys("uploads/abc.png", Settings()):
+        assert key.startswith(written.removeprefix("${Arn}/").rstrip("*"))
+    # Renditions of older settings are removed when new ones replace them (and undone when a job loses its image).
+    assert set(statements["WriteThumbnails"]["Action"]) == {"s3:PutObject", "s3:DeleteObject"}
 
 
 # --- Roles: LabRoleArn or our own ---------------------------------------------------------------------
