@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from annotation_core.image_actions import delete_image, retry_failed, retry_image
+from annotation_core.media_types import IMAGE_TYPES
 from web_app.listing import BadQueryError, load_page, parse_ids, parse_query
 from web_app.presenters import image_json
 from web_app.services import services
@@ -21,7 +22,8 @@ STATIC = Path(__file__).parent / "static"
 
 @bp.get("/images")
 def list_images():
-    """Newest first; `q` searches captions and file names, `status` filters, `cursor` continues."""
+    """Newest first by `sort` (uploaded or taken); `q` searches captions and file names, `status` filters,
+    `cursor` continues."""
     page = load_page(parse_query(request.args))
     return {"images": [image_json(record, services()) for record in page.records], "next_cursor": page.next_cursor}
 
@@ -84,4 +86,8 @@ def openapi():
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    return json.loads((STATIC / "openapi.json").read_text(encoding="utf-8"))
+    """The file, with the accepted upload types filled in from the core's one list."""
+    document = json.loads((STATIC / "openapi.json").read_text(encoding="utf-8"))
+    form = document["paths"]["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    form["encoding"] = {"file": {"contentType": ", ".join(image_type.mime_type for image_type in IMAGE_TYPES)}}
+    return document

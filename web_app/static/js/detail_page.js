@@ -1,7 +1,9 @@
 // Detail page: ask before deleting, and follow the jobs live while they run (e.g. after a retry).
+import { paintPlaceholders } from "./placeholders.js";
 import { watch } from "./poller.js";
 
 const detail = document.getElementById("detail");
+paintPlaceholders(detail);
 const JOBS = ["thumbnail", "caption"];
 
 for (const form of document.querySelectorAll("form[data-confirm]")) {
