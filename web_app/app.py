@@ -21,7 +21,7 @@ from annotation_core.bootstrap import Services, bootstrap  # noqa: E402
 from annotation_core.errors import ConfigurationError  # noqa: E402
 from annotation_core.logs import configure_logging  # noqa: E402
 from annotation_core.settings import Settings, load_settings  # noqa: E402
-from web_app import api, errors, health, image_forms, media, pages, security, uploads  # noqa: E402
+from web_app import api, commands, errors, health, image_forms, media, pages, security, uploads  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.register_blueprint(blueprint)
     security.init_app(app, uses_s3=settings.uses_s3)
     errors.init_app(app)
+    commands.init_app(app)
     return app
 
 
