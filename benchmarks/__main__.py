@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.report import RESULTS_DIR, print_report, write_report
 
-BENCHMARKS = ("thumbnail", "pipeline", "gallery", "rate_limited")
+BENCHMARKS = ("thumbnail", "renditions", "pipeline", "gallery", "rate_limited")
 
 
 def main(argv: list[str] | None = None) -> None:
