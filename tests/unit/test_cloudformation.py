@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from annotation_core.events import DETAIL_TYPE, RETRY_SOURCE
+from annotation_core.events import JOB_SOURCE, OBJECT_CREATED
 from annotation_core.settings import SETTINGS, Settings
 from lambda_functions.thumbnail_lambda.lambda_function import rendition_keys
 
@@ -268,8 +268,8 @@ def test_rule_sends_uploads_and_retries_of_the_image_bucket_to_both_functions(te
     properties = rule["Properties"]
     assert properties["EventBusName"] == "default"
     assert properties["EventPattern"] == {
-        "source": ["aws.s3", RETRY_SOURCE],
-        "detail-type": [DETAIL_TYPE],
+        "source": ["aws.s3", JOB_SOURCE],
+        "detail-type": [OBJECT_CREATED],
         "detail": {
             "bucket": {"name": [imported("app-ImageBucketName")]},
             "object": {"key": [{"prefix": "uploads/"}]},
