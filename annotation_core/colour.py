@@ -34,6 +34,7 @@ def _transform_from(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if profile.profile.xcolor_space.strip() != space:
             return None
-        return ImageCms.buildTransform(profile, _SRGB, mode, "RGB")
+        # NOCACHE: lcms keeps a one-pixel cache in a transform, which threads sharing it would race on.
+        return ImageCms.buildTransform(profile, _SRGB, mode, "RGB", flags=ImageCms.Flags.NOCACHE)
     except (ImageCms.PyCMSError, OSError):
         return None

@@ -102,6 +102,7 @@ def test_a_display_p3_red_stays_the_same_red_in_srgb():
 def test_renditions_of_a_photo_with_gps_carry_no_metadata_at_all():
     data = images.jpeg((1200, 900), exif=images.photo_exif(gps=True), icc_profile=display_p3_profile())
     assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825), "the original has GPS"
+    assert decode_to_fit(data, (64, 64), 10**8).image.info == {}, "the decoded pixels carry nothing on"
     made = render(data)
     for rendition in (made.grid, made.preview):
         image = opened(rendition)
