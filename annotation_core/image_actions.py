@@ -64,11 +64,12 @@ def regenerate_caption(services: Services, image_id: int) -> ImageRecord:
 
 
 def delete_image(services: Services, image_id: int) -> ImageRecord:
-    """Delete the original and thumbnail, then the row; a failure part-way can be finished by deleting again."""
+    """Delete the original and renditions, then the row; a failure part-way can be finished by deleting again."""
     record = services.repository.get(image_id)
     services.originals.delete(record.original_key)
-    if record.thumbnail_key:
-        services.thumbnails.delete(record.thumbnail_key)
+    for key in (record.thumbnail_key, record.preview_key):
+        if key:
+            services.thumbnails.delete(key)
     if services.repository.delete(image_id) is None:
         raise ImageNotFoundError(f"No image has id {image_id}.")
     log.info("deleted image=%s", image_id, extra={"image_id": image_id})

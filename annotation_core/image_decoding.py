@@ -1,8 +1,9 @@
-"""Opening and decoding image bytes with Pillow the same way everywhere: the upload check, the thumbnail
+"""Opening and decoding image bytes with Pillow the same way everywhere: the upload check, the renditions
 and the image a caption model is shown."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import warnings
@@ -10,25 +11,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from annotation_core.colour import to_srgb
 from annotation_core.errors import JobError
+from annotation_core.media_types import SUPPORTED_NAMES
 
 # What Pillow raises for corrupt or truncated files (the set its own fuzz tests accept, plus struct.error);
-# UnidentifiedImageError is an OSError.
+# UnidentifiedImageError is an OSError. libheif's errors reach us as ValueError.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
-_ORIENTATION_TAG = 0x0112
+ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transpose that makes the stored pixels upright (the EXIF 2.32 table).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # these rotate by 90 degrees, so width and height swap
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 @dataclass(frozen=True)
 class Decoded:
-    """An image decoded to fit a box: RGB or L pixels, upright, no alpha, and its source ICC profile."""
+    """An image decoded to fit a box: RGB or L pixels in sRGB, upright, no alpha; and the original's EXIF,
+    for reading facts (never to be written into anything we make)."""
 
     image: Image.Image
-    icc_profile: bytes | None
+    exif: Image.Exif
+
+
+@functools.cache
+def _register_plugins() -> None:
+    """HEIC/HEIF through pillow-heif, once per process; AVIF is Pillow's own."""
+    from pillow_heif import register_heif_opener
+
+    # libheif applies the HEIF rotation and mirror properties itself; pillow-heif then reports orientation 1.
+    register_heif_opener()
 
 
 @contextmanager
@@ -38,18 +60,20 @@ def open_image(data: bytes, formats: list[str] | None = None) -> Iterator[Image.
     Pillow's DecompressionBombWarning is silenced because that check replaces it (pytest would turn it into
     an error); its DecompressionBombError, far above our limit, still propagates.
     """
+    _register_plugins()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data), formats=formats) as image:
             yield image
 
 
-def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int, oversample: float = 2.0) -> Decoded:
-    """Decode `data` as little as the format allows, apply its EXIF orientation and shrink it into `box`
-    (never enlarging), as RGB or L with transparency flattened onto white; the first frame of an animation.
+def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int, *, draft_ratio: float = 2.0) -> Decoded:
+    """Decode `data` as little as the format allows, shrink it into `box` (never enlarging), then make it
+    upright, sRGB, and RGB or L with transparency flattened onto white; the first frame of an animation.
 
-    JPEGs decode at the smallest scale still `oversample` times the target: 2 keeps a thumbnail's full
-    sharpness; 1 is plenty for what a caption model sees, and decodes a quarter of the pixels.
+    JPEGs are decoded at the smallest DCT scale still at least `draft_ratio` times the fitted size: 2 keeps
+    the full quality of a resize from there; 1 decodes least (a 1440 px preview of a 12 MP photo from the
+    half-scale decode instead of the full one, at 1/3 of the time).
 
     Raises JobError with text for the user when the bytes are not an image we can process.
     """
@@ -58,16 +82,20 @@ def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int, oversample
     try:
         with open_image(data) as img:
             _check_pixels(img, max_pixels)
+            exif = img.getexif()  # also reads an XMP orientation; on JPEG it decodes no pixels
             icc = img.info.get("icc_profile") or None
-            return Decoded(_shrink(img, box, icc, oversample), icc)
+            small = _shrink(img, box, exif.get(ORIENTATION_TAG, 1), draft_ratio)
+            pixels = to_srgb(_flattened(small), icc)
+            pixels.info = {}  # nothing of the original's metadata may travel on with the pixels
+            return Decoded(pixels, exif)
     except Image.DecompressionBombError as exc:
         raise JobError("The original has more pixels than we can process; upload a smaller image.") from exc
     except UnidentifiedImageError as exc:
         raise JobError(
-            "The original is not in an image format we can read; upload it again as JPEG, PNG, GIF or WebP."
+            f"The original is not in an image format we can read; upload it again as {SUPPORTED_NAMES}."
         ) from exc
     except DECODE_ERRORS as exc:
-        reason = str(exc) or type(exc).__name__
+        reason = str(exc).strip() or type(exc).__name__
         raise JobError(f"The original could not be decoded as an image ({reason}); upload it again.") from exc
 
 
@@ -80,23 +108,23 @@ def _check_pixels(img: Image.Image, max_pixels: int) -> None:
         )
 
 
-def _shrink(img: Image.Image, box: tuple[int, int], icc: bytes | None, oversample: float) -> Image.Image:
-    """Decode at reduced size where the format allows, orient, shrink and convert to a JPEG mode."""
-    # getexif() also reads an XMP orientation, exactly as exif_transpose() will; on JPEG it decodes nothing.
-    swaps = img.getexif().get(_ORIENTATION_TAG, 1) in _SWAPPING_ORIENTATIONS
-    width, height = (img.height, img.width) if swaps else img.size
-    scale = min(box[0] / width, box[1] / height, 1.0)
-    target = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if swaps:
-        target = (target[1], target[0])  # draft works in the stored, not yet rotated frame
-    # JPEG only (a no-op elsewhere): decode at the smallest DCT scale still >= `oversample` x the target
-    # (2 lets reducing_gap=2 keep full quality). The mode only acts on RGB files ("L" would drop colour);
-    # grey and CMYK files keep their own mode whatever is asked.
-    img.draft("RGB", (round(oversample * target[0]), round(oversample * target[1])))
-    ImageOps.exif_transpose(img, in_place=True)
+def _shrink(img: Image.Image, box: tuple[int, int], orientation: int, draft_ratio: float) -> Image.Image:
+    """Decode at reduced size where the format allows and shrink in the stored frame; orient the small result.
+
+    Rotating after the shrink moves a few thousand pixels instead of the full-size image (and a transpose
+    of the lazily opened file would force a full decode).
+    """
+    stored_box = (box[1], box[0]) if orientation in _SWAPPING_ORIENTATIONS else box
+    scale = min(stored_box[0] / img.width, stored_box[1] / img.height, 1.0)
+    target = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    # JPEG only (a no-op elsewhere). The mode only acts on RGB files ("L" would drop colour); grey and
+    # CMYK files keep their own mode whatever is asked.
+    img.draft("RGB", (round(draft_ratio * target[0]), round(draft_ratio * target[1])))
     small = _resizable(img)
-    small.thumbnail(box, reducing_gap=2.0)
-    return _jpeg_mode(small, icc)
+    small.thumbnail(stored_box, reducing_gap=draft_ratio)
+    small.load()  # an image already inside the box is left lazy by thumbnail(); its file closes on return
+    method = _UPRIGHT.get(orientation)
+    return small if method is None else small.transpose(method)
 
 
 def _resizable(img: Image.Image) -> Image.Image:
@@ -113,23 +141,10 @@ def _resizable(img: Image.Image) -> Image.Image:
     return img
 
 
-def _jpeg_mode(img: Image.Image, icc: bytes | None) -> Image.Image:
-    """Return `img` in a mode JPEG stores: RGB or L, transparency flattened onto white."""
+def _flattened(img: Image.Image) -> Image.Image:
+    """Transparency flattened onto white: RGBA becomes RGB, LA becomes L; other modes are left as they are."""
     if img.mode in ("RGBA", "LA"):
         background = Image.new(img.mode[:-1], img.size, "white")
         background.paste(img.convert(background.mode), mask=img.getchannel("A"))
         return background
-    if img.mode == "CMYK":
-        return _cmyk_to_rgb(img, icc)
-    return img if img.mode in ("RGB", "L") else img.convert("RGB")
-
-
-def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
-    """Convert CMYK to sRGB through its embedded profile; Pillow's naive formula if that fails."""
-    if icc:
-        try:
-            cmyk = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(img, cmyk, _SRGB, outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError):
-            pass  # broken or non-CMYK profile: the naive conversion is still roughly right
-    return img.convert("RGB")
+    return img

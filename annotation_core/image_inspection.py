@@ -8,10 +8,7 @@ from PIL import Image, UnidentifiedImageError
 
 from annotation_core.errors import ImageTooLargeError, InvalidImageError, UnsupportedImageTypeError
 from annotation_core.image_decoding import DECODE_ERRORS, open_image
-from annotation_core.media_types import SUPPORTED_IMAGE_TYPES, sniff_mime_type
-
-_PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
-SUPPORTED_NAMES = "JPEG, PNG, GIF or WebP"
+from annotation_core.media_types import SUPPORTED_IMAGE_TYPES, SUPPORTED_NAMES, sniff_mime_type
 
 
 @dataclass(frozen=True)
@@ -38,14 +35,15 @@ def inspect_upload(data: bytes, max_bytes: int, max_pixels: int) -> ImageInfo:
         if mime_type.startswith("image/"):
             raise UnsupportedImageTypeError(f"{mime_type} images are not supported: upload a {SUPPORTED_NAMES}.")
         raise InvalidImageError(f"The file is not an image (it looks like {mime_type}): upload a {SUPPORTED_NAMES}.")
-    width, height = _decode(data, mime_type, max_pixels)
-    return ImageInfo(mime_type, SUPPORTED_IMAGE_TYPES[mime_type], width, height)
+    image_type = SUPPORTED_IMAGE_TYPES[mime_type]
+    width, height = _decode(data, image_type.pillow_format, max_pixels)
+    return ImageInfo(mime_type, image_type.extension, width, height)
 
 
-def _decode(data: bytes, mime_type: str, max_pixels: int) -> tuple[int, int]:
+def _decode(data: bytes, pillow_format: str, max_pixels: int) -> tuple[int, int]:
     """Open the image, refuse pixel bombs by their header, then decode it (JPEGs at 1/8 scale) to find damage."""
     try:
-        with open_image(data, formats=[_PILLOW_FORMATS[mime_type]]) as image:
+        with open_image(data, formats=[pillow_format]) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise _too_many_pixels(width, height, max_pixels)

@@ -127,6 +127,24 @@ class ImageRecord:
     edited_tags: str | None  # JSON list
     edited_at: datetime | None
     uploaded_by: int | None = None  # user id; None for images uploaded before accounts existed
+    # Renditions (the grid image is the thumbnail) and photo facts, recorded by the thumbnail job.
+    preview_key: str | None = None
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+    preview_width: int | None = None
+    preview_height: int | None = None
+    placeholder: str | None = None
+    taken_at: datetime | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens_model: str | None = None
+    exposure_seconds: float | None = None
+    f_number: float | None = None
+    iso: int | None = None
+    focal_length_mm: float | None = None
+    has_location: bool | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
     @property
     def status(self) -> JobState:

@@ -45,6 +45,14 @@ class Claim:
     attempt: int  # this attempt's number, counting from 1
 
 
+@dataclass(frozen=True)
+class TakenPosition:
+    """Where a page sorted by date taken ended: its last image's `taken_at` (None: among the undated) and id."""
+
+    taken_at: datetime | None
+    image_id: int
+
+
 class ImageRepository:
     """Insert, read, page and search images, and move their jobs through their states."""
 
@@ -102,6 +110,63 @@ class ImageRepository:
             statement = statement.where(_overall_status_is(status))
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(statement)]
+
+    def page_by_taken(
+        self, *, after: TakenPosition | None = None, limit: int = 48, query: str = "", status: JobState | None = None
+    ) -> list[ImageRecord]:
+        """Newest taken first, keyset-paged on (taken_at, id) by the index of those columns; images with no date
+        taken (no EXIF date, or not read yet) come after all dated ones, newest upload first.
+
+        Each part is one range scan of the index: the dated images after `after`, then, if the page is not
+        full, the undated ones (NULLs sort first in both databases, so they are the index's other end).
+        """
+        taken, image_id = images.c.taken_at, images.c.id
+        base = _SELECT_RECORDS
+        match = text_match(self.engine.dialect.name, query)
+        if match is not None:
+            base = base.where(match)
+        if status is not None:
+            base = base.where(_overall_status_is(status))
+        records: list[ImageRecord] = []
+        with self.engine.connect() as conn:
+            if after is None or after.taken_at is not None:
+                dated = base.where(taken.is_not(None))
+                if after is not None:  # (taken_at, id) < (t, i), in a form both databases scan as one range
+                    dated = dated.where(
+                        taken <= after.taken_at, sa.or_(taken < after.taken_at, image_id < after.image_id)
+                    )
+                dated = dated.order_by(taken.desc(), image_id.desc()).limit(limit)
+                records = [_record(row) for row in conn.execute(dated)]
+            if len(records) < limit:
+                undated = base.where(taken.is_(None))
+                if after is not None and after.taken_at is None:
+                    undated = undated.where(image_id < after.image_id)
+                undated = undated.order_by(image_id.desc()).limit(limit - len(records))
+                records += [_record(row) for row in conn.execute(undated)]
+        return records
+
+    def lacking_renditions(self, *, after_id: int = 0, limit: int = 100) -> list[int]:
+        """Ids above `after_id`, oldest first, of images whose thumbnail job made no preview (made before
+        renditions existed) and has not failed: what the renditions backfill re-renders."""
+        statement = (
+            sa.select(images.c.id).where(_lacks_renditions(), images.c.id > after_id).order_by(images.c.id).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement).scalars())
+
+    def count_lacking_renditions(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).where(_lacks_renditions())).scalar_one()
+
+    def queue_again(self, image_ids: list[int], job: Job) -> int:
+        """Put `job` of these images back to pending, due now, where it completed; returns how many."""
+        statement = (
+            images.update()
+            .where(images.c.id.in_(image_ids), _column(job, "status") == JobState.COMPLETED)
+            .values(_fresh_job(job, utcnow()))
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount
 
     def claim(self, image_id: int, job: Job, lease_seconds: int) -> Claim | None:
         """Take a pending job that is due, or a processing one whose lease expired; None if there is none."""
@@ -321,6 +386,10 @@ def _fresh_job(job: Job, now: datetime) -> dict:
         _column(job, "queued_at"): now,
         images.c.updated_at: now,
     }
+
+
+def _lacks_renditions() -> sa.ColumnElement[bool]:
+    return sa.and_(images.c.preview_key.is_(None), images.c.thumbnail_status != JobState.FAILED)
 
 
 def _overall_status_is(status: JobState) -> sa.ColumnElement[bool]:

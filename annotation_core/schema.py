@@ -136,12 +136,32 @@ images = sa.Table(
     sa.Column("edited_at", Timestamp),
     # Who uploaded it; NULL for images uploaded before accounts existed (only admins may change those).
     sa.Column("uploaded_by", RowId, sa.ForeignKey("users.id", name="fk_images_uploaded_by")),
+    # What the thumbnail job records besides thumbnail_key: the preview, sizes, placeholder and photo facts.
+    sa.Column("preview_key", sa.String(255)),
+    sa.Column("thumbnail_width", sa.Integer),
+    sa.Column("thumbnail_height", sa.Integer),
+    sa.Column("preview_width", sa.Integer),
+    sa.Column("preview_height", sa.Integer),
+    sa.Column("placeholder", sa.String(64)),
+    sa.Column("taken_at", Timestamp),
+    sa.Column("camera_make", sa.String(64)),
+    sa.Column("camera_model", sa.String(128)),
+    sa.Column("lens_model", sa.String(128)),
+    sa.Column("exposure_seconds", sa.Double),
+    sa.Column("f_number", sa.Double),
+    sa.Column("iso", sa.Integer),
+    sa.Column("focal_length_mm", sa.Double),
+    sa.Column("has_location", sa.Boolean),
+    sa.Column("latitude", sa.Double),
+    sa.Column("longitude", sa.Double),
     **_TABLE_OPTIONS,
 )
 
 # Uploads per user in the last hour (the upload rate limit), and the foreign key's index.
 sa.Index("ix_images_uploaded_by", images.c.uploaded_by, images.c.uploaded_at)
 
+# `?sort=taken`: newest taken first, keyset-paged on (taken_at, id); undated images follow, newest upload first.
+sa.Index("ix_images_taken_at", images.c.taken_at, images.c.id)
 
 # The text search covers what the model wrote, what people wrote, and the file name.
 SEARCHED_COLUMNS = (

@@ -74,16 +74,6 @@ def _log_level(raw: str) -> str:
     return level
 
 
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
-
-    return parse
-
-
 def _flag(raw: str) -> bool:
     value = raw.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no", ""):
@@ -293,6 +283,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THUMBNAIL_WIDTH", "256", _bounded_int(16, 4096), "Thumbnails fit inside this width..."),
     Setting("THUMBNAIL_HEIGHT", "256", _bounded_int(16, 4096), "...and this height, keeping aspect."),
     Setting(
+        "PREVIEW_SIZE",
+        "1440",
+        _bounded_int(256, 4096),
+        "Longest side of the preview (detail page; the gallery on high-density screens), in pixels.",
+    ),
+    Setting(
+        "THUMBNAIL_FORMAT",
+        "webp",
+        _choice("webp", "jpeg"),
+        "Format of the grid image and preview: webp (smaller), or jpeg for very old browsers.",
+    ),
+    Setting(
+        "KEEP_LOCATION",
+        "false",
+        _flag,
+        "true: store a photo's GPS coordinates; false: only whether it had any. Renditions never carry them.",
+    ),
+    Setting(
         "JOB_LEASE_SECONDS",
         "90",
         _bounded_int(5, 3600),
@@ -378,6 +386,9 @@ class Settings:
     gemini_timeout_seconds: int = 30
     thumbnail_width: int = 256
     thumbnail_height: int = 256
+    preview_size: int = 1440
+    thumbnail_format: str = "webp"
+    keep_location: bool = False
     job_lease_seconds: int = 90
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 10.0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.report import RESULTS_DIR, print_report, write_report
 
-BENCHMARKS = ("thumbnail", "pipeline", "gallery", "rate_limited", "caption_rendition")
+BENCHMARKS = ("thumbnail", "renditions", "caption_rendition", "pipeline", "gallery", "rate_limited")
 
 
 def main(argv: list[str] | None = None) -> None:

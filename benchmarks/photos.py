@@ -25,3 +25,12 @@ def encode(image: Image.Image, fmt: str = "JPEG", **params) -> bytes:
 def jpeg(size: tuple[int, int], seed: int = 0, **params) -> bytes:
     """A photo-like baseline JPEG at quality 90 unless `params` say otherwise."""
     return encode(photo(size, seed), "JPEG", **{"quality": 90, **params})
+
+
+def heic(size: tuple[int, int], seed: int = 0, **params) -> bytes:
+    """A photo-like HEIC (written by pillow-heif, which the core's image opener registers)."""
+    from annotation_core.image_decoding import open_image
+
+    with open_image(jpeg((8, 8))):
+        pass
+    return encode(photo(size, seed), "HEIF", **{"quality": 80, **params})

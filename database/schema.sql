@@ -79,6 +79,23 @@ CREATE TABLE images (
 	edited_tags TEXT, 
 	edited_at DATETIME(6), 
 	uploaded_by BIGINT, 
+	preview_key VARCHAR(255), 
+	thumbnail_width INTEGER, 
+	thumbnail_height INTEGER, 
+	preview_width INTEGER, 
+	preview_height INTEGER, 
+	placeholder VARCHAR(64), 
+	taken_at DATETIME(6), 
+	camera_make VARCHAR(64), 
+	camera_model VARCHAR(128), 
+	lens_model VARCHAR(128), 
+	exposure_seconds DOUBLE, 
+	f_number DOUBLE, 
+	iso INTEGER, 
+	focal_length_mm DOUBLE, 
+	has_location BOOL, 
+	latitude DOUBLE, 
+	longitude DOUBLE, 
 	PRIMARY KEY (id), 
 	UNIQUE (original_key), 
 	UNIQUE (sha256), 
@@ -90,6 +107,8 @@ CREATE TABLE images (
 CREATE INDEX ix_images_caption_status ON images (caption_status);
 
 CREATE FULLTEXT INDEX ix_images_fulltext ON images (caption, alt_text, tags, text_in_image, edited_caption, edited_alt_text, edited_tags, filename);
+
+CREATE INDEX ix_images_taken_at ON images (taken_at, id);
 
 CREATE INDEX ix_images_thumbnail_status ON images (thumbnail_status);
 

@@ -11,6 +11,7 @@ from flask import Blueprint, request
 
 from annotation_core.caption_edits import check_edit, save_edit
 from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
+from annotation_core.media_types import IMAGE_TYPES
 from web_app.access import owner_filter
 from web_app.listing import BadQueryError, load_page, parse_ids, parse_query
 from web_app.permissions import Permission
@@ -24,7 +25,8 @@ STATIC = Path(__file__).parent / "static"
 
 @bp.get("/images")
 def list_images():
-    """Newest first; `q` searches captions and file names, `status` filters, `cursor` continues."""
+    """Newest first by `sort` (uploaded or taken); `q` searches captions and file names, `status` filters,
+    `cursor` continues."""
     page = load_page(parse_query(request.args))
     return {"images": [image_json(record, services()) for record in page.records], "next_cursor": page.next_cursor}
 
@@ -101,4 +103,8 @@ def openapi():
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    return json.loads((STATIC / "openapi.json").read_text(encoding="utf-8"))
+    """The file, with the accepted upload types filled in from the core's one list."""
+    document = json.loads((STATIC / "openapi.json").read_text(encoding="utf-8"))
+    form = document["paths"]["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    form["encoding"] = {"file": {"contentType": ", ".join(image_type.mime_type for image_type in IMAGE_TYPES)}}
+    return document

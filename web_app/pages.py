@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_CAPTION
+from annotation_core.media_types import IMAGE_TYPES, SUPPORTED_NAMES
 from annotation_core.records import Job, JobState
 from web_app.listing import DEFAULT_LIMIT, GalleryQuery, load_page, parse_query
-from web_app.presenters import human_size, image_json
+from web_app.presenters import exposure_text, human_size, image_json
 from web_app.services import services
 
 bp = Blueprint("pages", __name__)
@@ -20,6 +21,11 @@ def human_size_filter(size_bytes: int) -> str:
     return human_size(size_bytes)
 
 
+@bp.app_template_filter("exposure")
+def exposure_filter(image: dict) -> str | None:
+    return exposure_text(image)
+
+
 @bp.get("/")
 def index():
     """Upload page; the newest photos below it fill in live while uploads run."""
@@ -27,6 +33,10 @@ def index():
     return render_template(
         "index.html",
         settings=services().settings,
+        # The one list of accepted types, for the picker, the script's check and the hint.
+        mime_types=",".join(image_type.mime_type for image_type in IMAGE_TYPES),
+        accept=",".join([t.mime_type for t in IMAGE_TYPES] + [f".{t.extension}" for t in IMAGE_TYPES]),
+        type_names=SUPPORTED_NAMES,
         images=[image_json(record, services()) for record in page.records],
         next_cursor=page.next_cursor,
     )
@@ -34,7 +44,7 @@ def index():
 
 @bp.get("/gallery")
 def gallery():
-    """Newest first, searchable (`q`), filterable (`status`), paged by `cursor`."""
+    """Newest first by upload or date taken (`sort`), searchable (`q`), filterable (`status`), paged by `cursor`."""
     query = parse_query(request.args)
     page = load_page(query)
     return render_template(
@@ -42,11 +52,12 @@ def gallery():
         images=[image_json(record, services()) for record in page.records],
         next_cursor=page.next_cursor,
         query=query,
-        first_page=query.before_id is None,
-        # Links to the newest and the next page keep the search, filter and page size.
+        first_page=query.first_page,
+        # Links to the newest and the next page keep the search, filter, sort and page size.
         filters={
             "q": query.text or None,
             "status": query.status.value if query.status else None,
+            "sort": query.sort if query.sort != "uploaded" else None,
             "limit": query.limit if query.limit != DEFAULT_LIMIT else None,
         },
     )
@@ -54,7 +65,7 @@ def gallery():
 
 @bp.get("/images/<int:image_id>")
 def image_detail(image_id: int):
-    """The original scaled to the screen, everything we know about it, and retry and delete."""
+    """The preview scaled to the screen (linking to the original), everything we know about it, retry and delete."""
     record = services().repository.get(image_id)
     uploader = services().users.find(record.uploaded_by) if record.uploaded_by is not None else None
     return render_template(

@@ -12,6 +12,18 @@ from annotation_core.records import Annotation, ImageRecord, Job, JobState
 from web_app.access import can
 from web_app.permissions import Permission
 
+PHOTO_FACTS = (
+    "camera_make",
+    "camera_model",
+    "lens_model",
+    "exposure_seconds",
+    "f_number",
+    "iso",
+    "focal_length_mm",
+    "has_location",
+)
+LOCATION_FACTS = ("latitude", "longitude")  # only for those who may see the original, which holds them anyway
+
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
@@ -20,10 +32,12 @@ def iso(moment: datetime | None) -> str | None:
 def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
     """The status document of one image (`/api/image_status/<id>` and the gallery's live updates).
 
-    `original_url` is null for a caller who may not see originals (a viewer): no field links to one.
+    `original_url`, `latitude` and `longitude` are null for a caller who may not see originals (a viewer).
     """
     has_thumbnail = record.thumbnail_status is JobState.COMPLETED and record.thumbnail_key
     shown, suggestion = record.annotation(), record.suggestion()
+    has_preview = has_thumbnail and record.preview_key
+    may_see_original = can(Permission.VIEW_ORIGINALS)
     document = {
         "id": record.id,
         "status": record.status.value,
@@ -39,7 +53,13 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "caption_model": record.caption_model,
         "caption_provenance": _provenance(record),
         "thumbnail_url": services.thumbnails.url(record.thumbnail_key) if has_thumbnail else None,
-        "original_url": services.originals.url(record.original_key) if can(Permission.VIEW_ORIGINALS) else None,
+        "thumbnail_width": record.thumbnail_width,
+        "thumbnail_height": record.thumbnail_height,
+        "preview_url": services.thumbnails.url(record.preview_key) if has_preview else None,
+        "preview_width": record.preview_width,
+        "preview_height": record.preview_height,
+        "placeholder": record.placeholder,
+        "original_url": services.originals.url(record.original_key) if may_see_original else None,
         "thumbnail_error": record.thumbnail_error,
         "caption_error": record.caption_error,
         "thumbnail_attempts": record.thumbnail_attempts,
@@ -55,6 +75,10 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "detail_url": url_for("pages.image_detail", image_id=record.id),
         "max_attempts": services.settings.job_max_attempts,
         "uploaded_by": record.uploaded_by,
+        # Photo facts from the EXIF; taken_at is the camera clock's local time, so it has no "Z".
+        "taken_at": record.taken_at.isoformat(timespec="seconds") if record.taken_at else None,
+        **{name: getattr(record, name) for name in PHOTO_FACTS},
+        **{name: getattr(record, name) if may_see_original else None for name in LOCATION_FACTS},
     }
     for job in Job:
         progress = record.progress(job)
@@ -86,6 +110,21 @@ def _provenance(record: ImageRecord) -> dict[str, Any] | None:
         "latency_ms": record.caption_latency_ms,
         "generated_at": iso(record.captioned_at),
     }
+
+
+def exposure_text(image: dict[str, Any]) -> str | None:
+    """ "1/250 s · f/1.8 · ISO 64 · 6.9 mm" from the document's exposure facts (whichever are known)."""
+    parts = []
+    if image["exposure_seconds"]:
+        seconds = image["exposure_seconds"]
+        parts.append(f"1/{round(1 / seconds)} s" if seconds < 0.5 else f"{seconds:g} s")
+    if image["f_number"]:
+        parts.append(f"f/{image['f_number']:g}")
+    if image["iso"]:
+        parts.append(f"ISO {image['iso']}")
+    if image["focal_length_mm"]:
+        parts.append(f"{image['focal_length_mm']:g} mm")
+    return " · ".join(parts) or None
 
 
 def human_size(size_bytes: int) -> str:

@@ -14,7 +14,7 @@ MIME_TYPE = "image/jpeg"
 
 def make_caption_rendition(data: bytes, max_side: int, max_pixels: int) -> bytes:
     """The JPEG a caption model is shown; raises JobError when the original cannot be decoded."""
-    image = decode_to_fit(data, (max_side, max_side), max_pixels, oversample=1.0).image
+    image = decode_to_fit(data, (max_side, max_side), max_pixels, draft_ratio=1.0).image
     out = io.BytesIO()
     image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return out.getvalue()

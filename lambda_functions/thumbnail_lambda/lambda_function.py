@@ -1,4 +1,4 @@
-"""thumbnail_lambda: an uploaded original (or a due thumbnail job) → its thumbnail, recorded on the row."""
+"""thumbnail_lambda: an uploaded original (or a due thumbnail job) → its renditions and photo facts, on the row."""
 
 from __future__ import annotations
 
@@ -11,24 +11,59 @@ from annotation_core.lifecycle import JobInput, JobOutput, Work
 from annotation_core.records import Job
 from annotation_core.settings import Settings
 from annotation_core.storage import IMMUTABLE, ObjectStore
-from lambda_functions.thumbnail_lambda.thumbnailer import make_thumbnail
+from lambda_functions.thumbnail_lambda.thumbnailer import FORMATS, make_renditions
 
 
-def create_thumbnail(job: JobInput, *, settings: Settings, store: ObjectStore) -> JobOutput:
-    """Scale the original into the configured box and store it in the thumbnail bucket."""
-    thumbnail = make_thumbnail(job.original, settings.thumbnail_box, settings.max_image_pixels)
-    key = thumbnail_key(job.record.original_key)
-    store.save(key, thumbnail.data, thumbnail.content_type, IMMUTABLE)
-    return JobOutput({"thumbnail_key": key}, undo=functools.partial(store.delete, key))
+def create_renditions(job: JobInput, *, settings: Settings, store: ObjectStore) -> JobOutput:
+    """Make the grid image, preview and placeholder from one decode, store the images, record them and the
+    photo's facts; renditions of older settings that the row named are removed once the new ones exist."""
+    made = make_renditions(
+        job.original,
+        grid_box=settings.thumbnail_box,
+        preview_size=settings.preview_size,
+        image_format=settings.thumbnail_format,
+        max_pixels=settings.max_image_pixels,
+        keep_location=settings.keep_location,
+    )
+    grid_key, preview_key = rendition_keys(job.record.original_key, settings)
+    store.save(grid_key, made.grid.data, made.grid.content_type, IMMUTABLE)
+    store.save(preview_key, made.preview.data, made.preview.content_type, IMMUTABLE)
+    for old in {job.record.thumbnail_key, job.record.preview_key} - {None, grid_key, preview_key}:
+        store.delete(old)
+    columns = {
+        "thumbnail_key": grid_key,
+        "thumbnail_width": made.grid.width,
+        "thumbnail_height": made.grid.height,
+        "preview_key": preview_key,
+        "preview_width": made.preview.width,
+        "preview_height": made.preview.height,
+        "placeholder": made.placeholder,
+        **made.facts.columns(),
+    }
+    return JobOutput(columns, undo=functools.partial(_delete_all, store, (grid_key, preview_key)))
 
 
 def thumbnail_work(services: Services) -> Work:
-    return functools.partial(create_thumbnail, settings=services.settings, store=services.thumbnails)
+    return functools.partial(create_renditions, settings=services.settings, store=services.thumbnails)
 
 
-def thumbnail_key(original_key: str) -> str:
-    """`uploads/<uuid>.png` → `thumbnails/<uuid>.jpg`: one thumbnail per original, found without the row."""
-    return f"thumbnails/{PurePosixPath(original_key).stem}.jpg"
+def rendition_keys(original_key: str, settings: Settings) -> tuple[str, str]:
+    """`uploads/<uuid>.heic` → `thumbnails/<uuid>/grid-256x256.webp` and `thumbnails/<uuid>/preview-1440.webp`.
+
+    The settings are part of the name: objects are cached as immutable, so a rendition made differently must
+    live at a new key.
+    """
+    stem, extension = PurePosixPath(original_key).stem, FORMATS[settings.thumbnail_format][2]
+    width, height = settings.thumbnail_box
+    return (
+        f"thumbnails/{stem}/grid-{width}x{height}.{extension}",
+        f"thumbnails/{stem}/preview-{settings.preview_size}.{extension}",
+    )
+
+
+def _delete_all(store: ObjectStore, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        store.delete(key)
 
 
 lambda_handler = job_lambda_handler(Job.THUMBNAIL, thumbnail_work)

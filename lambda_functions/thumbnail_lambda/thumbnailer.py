@@ -1,7 +1,8 @@
-"""Turn an original image's bytes into a small JPEG thumbnail, decoding as little of it as possible.
+"""Turn an original image's bytes into its renditions from one decode: the grid image (the "thumbnail"), a
+larger preview and a ThumbHash placeholder, plus the photo facts its EXIF holds.
 
-Pure work: no I/O, no AWS. The Lambda handler fetches the original, calls `make_thumbnail` and stores the
-result; a `JobError` carries the text shown to the user.
+Pure work: no I/O, no AWS. The Lambda handler fetches the original, calls `make_renditions` and stores the
+results; a `JobError` carries the text shown to the user. Renditions are sRGB and carry no metadata at all.
 """
 
 from __future__ import annotations
@@ -9,40 +10,72 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import ImageCms
+from PIL import Image
 
 from annotation_core.image_decoding import decode_to_fit
+from annotation_core.photo_facts import PhotoFacts, read_photo_facts
+from lambda_functions.thumbnail_lambda.placeholder import thumbhash_of
 
-JPEG_QUALITY = 85
-_PROFILE_SPACE = {"RGB": "RGB", "L": "GRAY"}  # output mode -> ICC colour space that describes it
+# Pillow format, content type, key extension; and the encoder options per rendition. The grid image is
+# fetched dozens at a time, so it gets libwebp's default effort (method 4, ~6 ms at 256 px); the preview is
+# made once and opened one at a time, so it gets the fastest (method 0: ~50 ms instead of ~130 ms at
+# 1440 px, for ~10 % more bytes).
+FORMATS = {"webp": ("WEBP", "image/webp", "webp"), "jpeg": ("JPEG", "image/jpeg", "jpg")}
+_OPTIONS = {
+    ("webp", "grid"): {"quality": 80, "method": 4},
+    ("webp", "preview"): {"quality": 80, "method": 0},
+    ("jpeg", "grid"): {"quality": 85, "optimize": True},
+    ("jpeg", "preview"): {"quality": 85, "optimize": True},
+}
 
 
 @dataclass(frozen=True)
-class Thumbnail:
-    """A finished thumbnail: JPEG bytes and their pixel size."""
+class Encoded:
+    """One stored rendition: its bytes, pixel size and content type."""
 
     data: bytes
     width: int
     height: int
-    content_type: str = "image/jpeg"
+    content_type: str
+    extension: str
 
 
-def make_thumbnail(data: bytes, box: tuple[int, int], max_pixels: int = 100_000_000) -> Thumbnail:
-    """Decode `data`, apply its EXIF orientation and shrink it to fit `box` (never enlarge) as a JPEG."""
-    decoded = decode_to_fit(data, box, max_pixels)
-    small = decoded.image
+@dataclass(frozen=True)
+class Renditions:
+    grid: Encoded
+    preview: Encoded
+    placeholder: str  # ThumbHash, base64
+    facts: PhotoFacts
+
+
+def make_renditions(
+    data: bytes,
+    *,
+    grid_box: tuple[int, int],
+    preview_size: int,
+    image_format: str = "webp",
+    max_pixels: int = 100_000_000,
+    keep_location: bool = False,
+) -> Renditions:
+    """Decode `data` once, at the smallest scale that covers the preview, and make every rendition from that;
+    the grid image comes from the preview (over 5x larger by default, so it stays sharp)."""
+    box = (max(preview_size, grid_box[0]), max(preview_size, grid_box[1]))
+    decoded = decode_to_fit(data, box, max_pixels, draft_ratio=1.0)
+    preview = decoded.image
+    preview.thumbnail((preview_size, preview_size), reducing_gap=2.0)
+    grid = preview.copy()
+    grid.thumbnail(grid_box, reducing_gap=2.0)
+    return Renditions(
+        grid=encode(grid, image_format, "grid"),
+        preview=encode(preview, image_format, "preview"),
+        placeholder=thumbhash_of(grid),
+        facts=read_photo_facts(decoded.exif, keep_location=keep_location),
+    )
+
+
+def encode(image: Image.Image, image_format: str, rendition: str) -> Encoded:
+    """`image` in `image_format` ("webp" or "jpeg") with no metadata: no EXIF, XMP or ICC profile (it is sRGB)."""
+    pillow_format, content_type, extension = FORMATS[image_format]
     out = io.BytesIO()
-    icc = _matching_profile(decoded.icc_profile, small.mode)
-    small.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=icc)
-    return Thumbnail(data=out.getvalue(), width=small.width, height=small.height)
-
-
-def _matching_profile(icc: bytes | None, mode: str) -> bytes | None:
-    """Return the source ICC profile if it describes the output's colour space, else None."""
-    if not icc or mode not in _PROFILE_SPACE:
-        return None
-    try:
-        space = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space
-    except (ImageCms.PyCMSError, OSError):
-        return None  # an unreadable profile would only confuse viewers
-    return icc if space.strip() == _PROFILE_SPACE[mode] else None
+    image.save(out, pillow_format, **_OPTIONS[(image_format, rendition)])
+    return Encoded(out.getvalue(), image.width, image.height, content_type, extension)

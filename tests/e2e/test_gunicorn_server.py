@@ -205,5 +205,5 @@ def test_upload_over_http_is_processed_by_the_server_worker(server, fake_gemini)
     assert status["caption"] == "A small red rectangle."
     assert (status["width"], status["height"]) == (4000, 3000)
     with opener.open(f"{server}{status['thumbnail_url']}", timeout=10) as response:
-        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.headers["Content-Type"] == "image/webp"
         assert response.headers["X-Content-Type-Options"] == "nosniff"

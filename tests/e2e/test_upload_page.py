@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from annotation_core.media_types import SUPPORTED_NAMES
 from tests import images
 from tests.e2e.browser import CAPTION, expect, screenshot
 from tests.e2e.photos import landscape
@@ -68,7 +69,7 @@ def test_file_picker_uploads_with_progress_outcomes_and_live_gallery(page, live_
         screenshot(page, "upload-in-progress.png")
         page.mouse.wheel(0, 1500)
 
-        expect(row(page, "notes.txt")).to_contain_text("Not sent: only JPEG, PNG, GIF and WebP images are accepted.")
+        expect(row(page, "notes.txt")).to_contain_text(f"Not sent: only {SUPPORTED_NAMES} images are accepted.")
         expect(row(page, "huge.jpg")).to_contain_text("Not sent: the file is larger than 1 MiB.")
         expect(row(page, "meadow.jpg")).to_have_attribute("data-state", "accepted", timeout=15_000)
         meadow = card(page, "meadow.jpg")  # in the gallery at once, its caption still on the way

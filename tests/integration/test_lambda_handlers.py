@@ -118,8 +118,10 @@ def test_thumbnail_lambda_on_eventbridge_event(web, lambda_env, lambda_context):
     assert row.thumbnail_status == "completed"
     assert row.caption_status == "pending"  # the other Lambda's columns are untouched
     stored = lambda_env.get_object(Bucket=THUMBNAILS, Key=row.thumbnail_key)
-    assert stored["ContentType"] == "image/jpeg"
+    assert stored["ContentType"] == "image/webp"
     assert Image.open(stored["Body"]).size == (100, 50)
+    preview = lambda_env.get_object(Bucket=THUMBNAILS, Key=row.preview_key)
+    assert (preview["ContentType"], preview["CacheControl"]) == ("image/webp", "public, max-age=31536000, immutable")
 
 
 def test_annotation_lambda_on_s3_notification(web, lambda_env, lambda_context, fake_gemini):

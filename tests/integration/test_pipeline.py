@@ -61,7 +61,7 @@ def test_upload_makes_thumbnail_and_caption(client, services, fake_gemini, worke
     with client.get(status["thumbnail_url"]) as thumbnail:  # closes the served file
         thumbnail.get_data()
     assert thumbnail.status_code == 200
-    assert thumbnail.mimetype == "image/jpeg"
+    assert thumbnail.mimetype == "image/webp"
     assert thumbnail.headers["X-Content-Type-Options"] == "nosniff"
     assert "immutable" in thumbnail.headers["Cache-Control"]
     assert Image.open(io.BytesIO(thumbnail.data)).size == (128, 96)

@@ -80,7 +80,7 @@ def test_detail_page_shows_the_original_facts_and_both_jobs(client, services, fa
     html = client.get(f"/images/{image_id}").get_data(as_text=True)
 
     status = client.get(f"/api/images/{image_id}").get_json()
-    assert f'<img src="{status["original_url"]}"' in html
+    assert f'<img src="{status["preview_url"]}"' in html and f'<a href="{status["original_url"]}">' in html
     for fact in ("harbour.png", "image/png", "300 × 200 px", "UTC", "No caption yet."):
         assert fact in html
     assert re.search(r'data-job="thumbnail">.*?badge-completed', html, re.S)

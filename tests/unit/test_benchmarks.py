@@ -14,16 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, dict]:
-    """Run the quick thumbnail and gallery benchmarks once, in a subprocess as `make bench` would."""
+    """Run the quick thumbnail, renditions and gallery benchmarks once, in a subprocess as `make bench` would."""
     out = tmp_path_factory.mktemp("bench")
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "thumbnail", "--only", "gallery"]
-    done = subprocess.run([*command, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    command = [sys.executable, "-m", "benchmarks", "--quick", *(f"--only={name}" for name in NAMES)]
+    done = subprocess.run([*command, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=110)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("== ") == 2
-    return {name: json.loads((out / f"{name}.json").read_text()) for name in ("thumbnail", "gallery")}
+    assert done.stdout.count("== ") == len(NAMES)
+    return {name: json.loads((out / f"{name}.json").read_text()) for name in NAMES}
 
 
-@pytest.mark.parametrize("name", ["thumbnail", "gallery"])
+NAMES = ("thumbnail", "renditions", "gallery")
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_results_are_complete_and_positive(results, name):
     result = results[name]
     assert result["name"] == name
@@ -38,8 +41,18 @@ def test_results_are_complete_and_positive(results, name):
 
 def test_thumbnail_reports_time_and_memory_against_references(results):
     ratios = results["thumbnail"]["ratios"]
-    assert {"jpeg128 make_thumbnail / reduced decode", "memory make_thumbnail / full decode"} <= ratios.keys()
-    assert results["thumbnail"]["results"]["memory.make_thumbnail"]["peak_growth_mib"] > 0
+    assert {"jpeg128 one_thumbnail / reduced decode", "memory one_thumbnail / full decode"} <= ratios.keys()
+    assert results["thumbnail"]["results"]["memory.one_thumbnail"]["peak_growth_mib"] > 0
+
+
+def test_renditions_report_time_against_one_thumbnail_grid_bytes_and_heic_memory(results):
+    report = results["renditions"]
+    assert {"renditions webp / one 256 px thumbnail", "memory renditions / full decode (HEIC)"} <= report[
+        "ratios"
+    ].keys()
+    assert report["results"]["grid bytes per image"]["webp"] > 0
+    assert report["results"]["memory.renditions of the HEIC"]["peak_growth_mib"] > 0
+    assert any(check.startswith("all renditions (webp) within 1.5x") for check in report["checks"])
 
 
 def test_gallery_reports_the_query_plans(results):

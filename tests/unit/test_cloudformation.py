@@ -22,8 +22,8 @@ from annotation_core.caption_backfill import current_provenance
 from annotation_core.events import JOB_SOURCE, JobDue, job_due_entry
 from annotation_core.lifecycle import RECORDING_MARGIN_SECONDS
 from annotation_core.records import Job
-from annotation_core.settings import SETTINGS, load_settings
-from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_key
+from annotation_core.settings import SETTINGS, Settings, load_settings
+from lambda_functions.thumbnail_lambda.lambda_function import rendition_keys
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO / "deployment"
@@ -411,6 +411,9 @@ def test_every_parameter_that_stands_for_a_setting_defaults_to_the_settings_defa
             "OpenAITimeoutSeconds",
             "ThumbnailWidth",
             "ThumbnailHeight",
+            "PreviewSize",
+            "ThumbnailFormat",
+            "KeepLocation",
         )
     } <= set(wired)
     assert ("web", "MaxUploadMb") in wired
@@ -520,7 +523,8 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
         "DATA_DIR",
     }
     expected = {
-        "ThumbnailFunction": common | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT"},
+        "ThumbnailFunction": common
+        | {"THUMBNAIL_WIDTH", "THUMBNAIL_HEIGHT", "PREVIEW_SIZE", "THUMBNAIL_FORMAT", "KEEP_LOCATION"},
         "AnnotationFunction": common
         | {"CAPTION_PROVIDER", "CAPTION_LANGUAGE"}
         | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"}
@@ -815,7 +819,8 @@ def test_thumbnail_role_may_write_and_undo_exactly_where_the_handler_writes(temp
     assert sorted(write["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
     written, variables = write["Resource"]["Fn::Sub"]
     assert variables["Arn"] == imported("app-ThumbnailBucketArn")
-    assert thumbnail_key("uploads/abc.png").startswith(written.removeprefix("${Arn}/").rstrip("*"))
+    for key in rendition_keys("uploads/abc.png", Settings()):
+        assert key.startswith(written.removeprefix("${Arn}/").rstrip("*"))
     assert written == "${Arn}/thumbnails/*"
     # No other statement may put or delete objects anywhere.
     for statement in statements:

@@ -12,7 +12,8 @@ from annotation_core.errors import (
     InvalidImageError,
     UnsupportedImageTypeError,
 )
-from annotation_core.image_inspection import SUPPORTED_NAMES, ImageInfo, inspect_upload
+from annotation_core.image_inspection import ImageInfo, inspect_upload
+from annotation_core.media_types import SUPPORTED_NAMES
 from annotation_core.uploads import clean_filename
 from tests import images
 
@@ -31,8 +32,12 @@ def inspect(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXEL
         (images.image_bytes("PNG", (64, 48), mode="RGBA", color=(0, 0, 255, 128)), "image/png", "png"),
         (images.image_bytes("GIF", (64, 48), mode="P", color=3), "image/gif", "gif"),
         (images.image_bytes("WEBP", (64, 48)), "image/webp", "webp"),
+        (images.heic((64, 48)), "image/heic", "heic"),
+        (images.avif((64, 48)), "image/avif", "avif"),
+        (images.animated("WEBP", size=(64, 48)), "image/webp", "webp"),
+        (images.animated("AVIF", size=(64, 48)), "image/avif", "avif"),
     ],
-    ids=["jpeg", "png", "gif", "webp"],
+    ids=["jpeg", "png", "gif", "webp", "heic", "avif", "animated-webp", "animated-avif"],
 )
 def test_accepts_supported_images(data, mime_type, extension):
     assert inspect(data) == ImageInfo(mime_type, extension, 64, 48)
@@ -59,6 +64,7 @@ REFUSALS = {
     "bmp": (images.image_bytes("BMP"), UnsupportedImageTypeError, 415, ["image/bmp", "not supported", ACTION]),
     "tiff": (images.image_bytes("TIFF"), UnsupportedImageTypeError, 415, ["image/tiff", "not supported", ACTION]),
     "truncated jpeg": (images.truncated_jpeg(), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
+    "truncated heic": (images.truncated_heic(), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
     "random bytes": (random.Random(7).randbytes(4096), InvalidImageError, 400, ["not an image", ACTION]),
     "bomb by header": (images.png_claiming_size(30000, 30000), ImageTooLargeError, 413, ["pixels", "scale it down"]),
 }

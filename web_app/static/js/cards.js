@@ -1,4 +1,5 @@
 // Gallery cards: fill one from an image's status document, add new ones, follow those still processing.
+import { paintPlaceholder } from "./placeholders.js";
 import { watch } from "./poller.js";
 
 const JOBS = ["thumbnail", "caption"];
@@ -11,8 +12,7 @@ export function renderCard(card, image) {
   const label = image.alt_text || image.caption || image.filename;
   let img = link.querySelector("img");
   if (image.thumbnail_url && !img) {
-    img = document.createElement("img");
-    img.src = image.thumbnail_url;
+    img = gridImage(image);
     link.replaceChildren(img);
   }
   if (img) img.alt = label;
@@ -45,6 +45,23 @@ export function renderTags(list, tags) {
     }),
   );
   list.hidden = tags.length === 0;
+}
+
+function gridImage(image) {
+  // As the server renders it: the size first (no layout shift), the placeholder behind, then the sources.
+  const img = document.createElement("img");
+  if (image.thumbnail_width) {
+    img.width = image.thumbnail_width;
+    img.height = image.thumbnail_height;
+  }
+  if (image.placeholder) {
+    img.dataset.placeholder = image.placeholder;
+    paintPlaceholder(img);
+  }
+  img.decoding = "async";
+  if (image.preview_url) img.srcset = `${image.thumbnail_url} 1x, ${image.preview_url} 2x`;
+  img.src = image.thumbnail_url;
+  return img;
 }
 
 function placeholder(text) {

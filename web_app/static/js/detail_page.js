@@ -1,8 +1,10 @@
 // Detail page: ask before deleting, and follow the jobs live while they run (e.g. after a retry).
 import { renderTags } from "./cards.js";
+import { paintPlaceholders } from "./placeholders.js";
 import { watch } from "./poller.js";
 
 const detail = document.getElementById("detail");
+paintPlaceholders(detail);
 const JOBS = ["thumbnail", "caption"];
 
 for (const form of document.querySelectorAll("form[data-confirm]")) {
@@ -27,6 +29,12 @@ function render(image) {
   const shown = detail.querySelector(".original img");
   const alt = image.alt_text || image.caption;
   if (alt && shown) shown.alt = alt;
+  if (shown && image.preview_url && shown.getAttribute("src") !== image.preview_url) {
+    // The preview arrived while the page was open: show it in place of the original or the grid image.
+    shown.width = image.preview_width;
+    shown.height = image.preview_height;
+    shown.src = image.preview_url;
+  }
   renderTags(detail.querySelector(".original .tags"), image.tags);
   for (const job of JOBS) {
     const row = detail.querySelector(`tr[data-job="${job}"]`);

@@ -1,4 +1,7 @@
-// Gallery page: cards still processing update in place until they settle.
+// Gallery page: placeholders first, then cards still processing update in place until they settle.
 import { followProcessing } from "./cards.js";
+import { paintPlaceholders } from "./placeholders.js";
 
-followProcessing(document.getElementById("gallery"));
+const gallery = document.getElementById("gallery");
+paintPlaceholders(gallery);
+followProcessing(gallery);

@@ -15,7 +15,7 @@ export function initUploader(form, { onStored }) {
   const summary = document.getElementById("upload-summary");
   const retryButton = document.getElementById("retry-uploads");
   const maxBytes = Number(form.dataset.maxBytes);
-  const types = form.dataset.types.split(",");
+  const types = { list: form.dataset.types.split(","), names: form.dataset.typeNames };
   const uploads = [];
   const queue = [];
   let active = 0;
@@ -115,7 +115,7 @@ export function initUploader(form, { onStored }) {
 
 function check(file, types, maxBytes) {
   // The server decides for good; this only spares sending what it would refuse anyway.
-  if (file.type && !types.includes(file.type)) return "only JPEG, PNG, GIF and WebP images are accepted.";
+  if (file.type && !types.list.includes(file.type)) return `only ${types.names} images are accepted.`;
   if (file.size === 0) return "the file is empty.";
   if (file.size > maxBytes) return `the file is larger than ${Math.floor(maxBytes / 2 ** 20)} MiB.`;
   return null;

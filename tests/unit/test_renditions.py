@@ -1,0 +1,170 @@
+"""Renditions from one decode: grid image, preview and ThumbHash placeholder, colour-managed to sRGB, with no
+metadata; the photo facts of the EXIF; every input format, made here with Pillow and pillow-heif."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from annotation_core.errors import JobError
+from annotation_core.image_decoding import decode_to_fit
+from annotation_core.photo_facts import read_photo_facts
+from lambda_functions.thumbnail_lambda.thumbnailer import Encoded, Renditions, make_renditions
+from tests import images
+from tests.colour_science import P3_D50, delta_e, display_p3_profile, lab
+
+RED, BLUE = (220, 30, 30), (30, 30, 220)
+
+
+def render(data: bytes, image_format: str = "webp", **options) -> Renditions:
+    return make_renditions(data, grid_box=(256, 256), preview_size=1024, image_format=image_format, **options)
+
+
+def opened(encoded: Encoded) -> Image.Image:
+    image = Image.open(io.BytesIO(encoded.data))
+    assert image.size == (encoded.width, encoded.height)
+    assert Image.MIME[image.format] == encoded.content_type
+    return image
+
+
+def centre(encoded: Encoded) -> tuple[int, int, int]:
+    image = opened(encoded).convert("RGB")
+    return image.getpixel((image.width // 2, image.height // 2))
+
+
+def near(pixel, expected, tolerance: int = 30) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, expected, strict=True))
+
+
+def test_a_photo_gets_a_grid_image_a_preview_and_a_placeholder_from_one_decode(monkeypatch):
+    decodes = []
+    real = decode_to_fit
+
+    def counting(*args, **kwargs):
+        decodes.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("lambda_functions.thumbnail_lambda.thumbnailer.decode_to_fit", counting)
+    made = render(images.jpeg((4000, 3000), color=BLUE))
+
+    assert decodes == [(1024, 1024)]
+    assert (made.grid.width, made.grid.height, made.grid.content_type) == (256, 192, "image/webp")
+    assert (made.preview.width, made.preview.height, made.preview.content_type) == (1024, 768, "image/webp")
+    assert near(centre(made.grid), BLUE) and near(centre(made.preview), BLUE)
+    assert 20 <= len(base64.b64decode(made.placeholder)) <= 25
+
+
+def test_jpeg_renditions_for_old_clients():
+    made = render(images.jpeg((1200, 900), color=RED), image_format="jpeg")
+    assert (made.grid.content_type, made.grid.extension, opened(made.grid).format) == ("image/jpeg", "jpg", "JPEG")
+    assert opened(made.preview).format == "JPEG"
+
+
+def test_a_small_image_is_never_enlarged():
+    made = render(images.image_bytes("PNG", (100, 80), color="green"))
+    assert (made.grid.width, made.grid.height) == (100, 80) == (made.preview.width, made.preview.height)
+
+
+def placeholder_average(placeholder: str) -> tuple[float, float, float]:
+    """The average colour a ThumbHash holds in its header (its DC terms), as 0-255 RGB; from the spec."""
+    hash_bytes = base64.b64decode(placeholder)
+    header = hash_bytes[0] | hash_bytes[1] << 8 | hash_bytes[2] << 16
+    lum, p, q = (header & 63) / 63, ((header >> 6) & 63) / 31.5 - 1, ((header >> 12) & 63) / 31.5 - 1
+    blue = lum - 2 / 3 * p
+    red = (3 * lum - blue + q) / 2
+    return (255 * red, 255 * (red - q), 255 * blue)
+
+
+@pytest.mark.parametrize("colour", [RED, BLUE, (240, 200, 40)])
+def test_the_placeholder_holds_the_colour_of_the_image(colour):
+    made = render(images.jpeg((640, 480), color=colour))
+    assert near(placeholder_average(made.placeholder), colour, tolerance=25)
+
+
+# --- colour management and metadata ---------------------------------------------------------------------
+
+P3_RED = (200, 50, 40)  # a red inside sRGB's gamut too, so a correct conversion can keep it exactly
+
+
+def test_a_display_p3_red_stays_the_same_red_in_srgb():
+    data = images.jpeg((1600, 1200), color=P3_RED, quality=95, icc_profile=display_p3_profile())
+    made = render(data)
+    meant = lab(P3_RED, P3_D50)
+    assert delta_e(meant, lab(P3_RED)) > 10, "the control: P3 numbers read as sRGB are a visibly different red"
+    for rendition in (made.grid, made.preview):
+        assert delta_e(meant, lab(centre(rendition))) < 3
+        assert "icc_profile" not in opened(rendition).info  # the pixels are sRGB, which needs no tag
+
+
+def test_renditions_of_a_photo_with_gps_carry_no_metadata_at_all():
+    data = images.jpeg((1200, 900), exif=images.photo_exif(gps=True), icc_profile=display_p3_profile())
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825), "the original has GPS"
+    assert decode_to_fit(data, (64, 64), 10**8).image.info == {}, "the decoded pixels carry nothing on"
+    made = render(data)
+    for rendition in (made.grid, made.preview):
+        image = opened(rendition)
+        assert not image.getexif() and not ({"exif", "xmp", "icc_profile"} & image.info.keys())
+        assert b"Exif" not in rendition.data and b"iPhone" not in rendition.data
+
+
+def test_photo_facts_are_read_and_coordinates_kept_only_when_asked():
+    data = images.jpeg((640, 480), exif=images.photo_exif(gps=True))
+    facts = render(data).facts
+    assert facts.taken_at.isoformat() == "2024-05-06T07:08:09"
+    assert (facts.camera_make, facts.camera_model) == ("Apple", "iPhone 15 Pro")
+    assert facts.lens_model.startswith("iPhone 15 Pro back")
+    assert (facts.exposure_seconds, facts.f_number, facts.iso, facts.focal_length_mm) == (0.004, 1.8, 64, 6.9)
+    assert facts.has_location and facts.latitude is None and facts.longitude is None
+    kept = render(data, keep_location=True).facts
+    assert kept.latitude == pytest.approx(52.3697, abs=1e-4) and kept.longitude == pytest.approx(4.8917, abs=1e-4)
+
+
+def test_a_picture_without_exif_has_no_facts():
+    facts = render(images.image_bytes("PNG", (64, 48))).facts
+    assert facts == read_photo_facts(Image.Exif(), keep_location=True)
+    assert facts.taken_at is None and facts.has_location is False
+
+
+def test_junk_in_the_exif_is_dropped_not_trusted():
+    exif = Image.Exif()
+    exif[0x010F] = "  \x00"
+    exif.get_ifd(0x8769)[0x9003] = "0000:00:00 00:00:00"
+    exif.get_ifd(0x8769)[0x829D] = 0
+    exif.get_ifd(0x8825)[2] = "north"
+    facts = read_photo_facts(exif, keep_location=True)
+    assert (facts.camera_make, facts.taken_at, facts.f_number, facts.has_location) == (None, None, None, False)
+
+
+# --- input formats -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [images.heic, images.avif], ids=["heic", "avif"])
+def test_heic_and_avif_become_webp_renditions(make):
+    made = render(make((1600, 1200), color=RED))
+    assert (made.grid.width, made.grid.height) == (256, 192)
+    assert near(centre(made.grid), RED) and near(centre(made.preview), RED)
+
+
+def test_an_exif_rotated_heic_comes_out_upright():
+    stored = Image.new("RGB", (800, 400), BLUE)  # the stored pixels: red left half, blue right half
+    stored.paste(RED, (0, 0, 400, 400))
+    buffer = io.BytesIO()
+    images.heic((1, 1))  # registers the HEIF writer
+    stored.save(buffer, "HEIF", quality=90, exif=images.photo_exif(orientation=6, gps=False).tobytes())
+    grid = opened(render(buffer.getvalue()).grid).convert("RGB")
+    assert grid.size == (128, 256), "rotated by 90 degrees: portrait"
+    assert near(grid.getpixel((64, 20)), RED) and near(grid.getpixel((64, 236)), BLUE), "the left half is on top"
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "AVIF"])
+def test_an_animation_is_rendered_from_its_first_frame(fmt):
+    made = render(images.animated(fmt, colours=("red", "lime", "blue"), size=(320, 240)))
+    assert near(centre(made.grid), (255, 0, 0), tolerance=40)
+
+
+def test_a_truncated_heic_fails_the_job_with_an_actionable_reason():
+    with pytest.raises(JobError, match="upload it again"):
+        render(images.truncated_heic())
