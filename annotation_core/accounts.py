@@ -9,8 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from annotation_core.errors import AccountError
+from annotation_core.job_store import utcnow
 from annotation_core.records import Role
-from annotation_core.repository import utcnow
 from annotation_core.schema import users
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

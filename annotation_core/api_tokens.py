@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from annotation_core.errors import AccountError
-from annotation_core.repository import utcnow
+from annotation_core.job_store import utcnow
 from annotation_core.schema import api_tokens
 
 PREFIX = "iat_"  # makes a leaked token easy to recognise (and to search for in logs and repositories)

@@ -8,8 +8,9 @@ from typing import Any
 
 from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_CAPTION, MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
 from annotation_core.errors import AnnotationError, ImageNotFoundError
+from annotation_core.job_store import utcnow
 from annotation_core.records import EDITABLE_FIELDS, ImageRecord, encode_tags
-from annotation_core.repository import ImageRepository, utcnow
+from annotation_core.repository import ImageRepository
 from annotation_core.schema import images
 
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from annotation_core.errors import AnnotationError, ProviderNotConfiguredError, RetryLaterError, StorageError
 from annotation_core.events import JobDue, JobTarget, ObjectCreated, parse_job_targets
+from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job
-from annotation_core.repository import Claim, ImageRepository, utcnow
+from annotation_core.repository import ImageRepository
 from annotation_core.retry_policy import retry_delay, throttle_delay
 from annotation_core.settings import Settings
 from annotation_core.storage import ObjectStore

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from annotation_core.repository import utcnow
+from annotation_core.job_store import utcnow
 from annotation_core.schema import rate_limits
 
 

@@ -1,24 +1,18 @@
-"""The image repository: every SQL statement the system runs, as domain verbs."""
+"""The image repository: the SQL that stores, reads, pages and searches images (job transitions: job_store.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
 
-from annotation_core.errors import ImageNotFoundError, ProviderNotConfiguredError
+from annotation_core.errors import ImageNotFoundError
+from annotation_core.job_store import JobStore, column, utcnow
 from annotation_core.records import UNFINISHED_STATES, ImageRecord, Job, JobState
 from annotation_core.schema import images
 from annotation_core.search import text_match
-
-
-def utcnow() -> datetime:
-    """Naive UTC with microseconds, as both databases store it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -36,16 +30,6 @@ class NewImage:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """Proof that one worker owns a job; its start time is the token later updates must match."""
-
-    image_id: int
-    job: Job
-    started_at: datetime
-    attempt: int  # this attempt's number, counting from 1
-
-
-@dataclass(frozen=True)
 class TakenPosition:
     """Where a page sorted by date taken ended: its last image's `taken_at` (None: among the undated) and id."""
 
@@ -53,8 +37,8 @@ class TakenPosition:
     image_id: int
 
 
-class ImageRepository:
-    """Insert, read, page and search images, and move their jobs through their states."""
+class ImageRepository(JobStore):
+    """Insert, read, page and search images; their jobs move through their states by JobStore's verbs."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
@@ -62,7 +46,7 @@ class ImageRepository:
     def insert(self, new: NewImage) -> ImageRecord:
         """Store a new image with both jobs pending; raises IntegrityError on a duplicate key or hash."""
         now = utcnow()
-        queued = {_column(job, "queued_at"): now for job in Job}
+        queued = {column(job, "queued_at"): now for job in Job}
         values = {**{images.c[name]: value for name, value in new.__dict__.items()}, **queued}
         values.update({images.c.uploaded_at: now, images.c.updated_at: now})
         with self.engine.begin() as conn:
@@ -158,157 +142,6 @@ class ImageRepository:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).where(_lacks_renditions())).scalar_one()
 
-    def queue_again(self, image_ids: list[int], job: Job) -> int:
-        """Put `job` of these images back to pending, due now, where it completed; returns how many."""
-        statement = (
-            images.update()
-            .where(images.c.id.in_(image_ids), _column(job, "status") == JobState.COMPLETED)
-            .values(_fresh_job(job, utcnow()))
-        )
-        with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount
-
-    def claim(self, image_id: int, job: Job, lease_seconds: int) -> Claim | None:
-        """Take a pending job that is due, or a processing one whose lease expired; None if there is none."""
-        now = utcnow()
-        state, started, attempts = _column(job, "status"), _column(job, "started_at"), _column(job, "attempts")
-        due = _column(job, "next_attempt_at")
-        claimable = sa.or_(
-            sa.and_(state == JobState.PENDING, sa.or_(due.is_(None), due <= now)),
-            sa.and_(state == JobState.PROCESSING, started < now - timedelta(seconds=lease_seconds)),
-        )
-        statement = (
-            images.update()
-            .where(images.c.id == image_id, claimable)
-            .values(
-                {
-                    state: JobState.PROCESSING,
-                    started: now,
-                    attempts: attempts + 1,
-                    due: None,
-                    _column(job, "finished_at"): None,
-                    images.c.updated_at: now,
-                }
-            )
-        )
-        with self.engine.begin() as conn:
-            if conn.execute(statement).rowcount != 1:
-                return None
-            attempt = conn.execute(sa.select(attempts).where(images.c.id == image_id)).scalar_one()
-        return Claim(image_id, job, now, attempt)
-
-    def finish(self, claim: Claim, results: Mapping[str, Any]) -> bool:
-        """Record a job's results; False if the claim was lost (lease taken over, or image deleted)."""
-        values = {images.c[name]: value for name, value in results.items()}
-        return self._settle(claim, JobState.COMPLETED, {**values, _column(claim.job, "error"): None})
-
-    def fail(self, claim: Claim, error: str) -> bool:
-        """Mark a claimed job failed for good, with text that says what to do."""
-        return self._settle(claim, JobState.FAILED, {_column(claim.job, "error"): error[:2000]})
-
-    def retry_later(self, claim: Claim, error: str, next_attempt_at: datetime, *, refund: bool = False) -> bool:
-        """Put a claimed job back to pending until `next_attempt_at`, keeping `error` as the last reason.
-
-        With `refund`, the attempt does not count (the service was rate-limiting, not failing).
-        """
-        job = claim.job
-        values = {
-            _column(job, "error"): error[:2000],
-            _column(job, "next_attempt_at"): next_attempt_at,
-            _column(job, "attempts"): _column(job, "attempts") - (1 if refund else 0),
-        }
-        return self._settle(claim, JobState.PENDING, values, finished=False)
-
-    def reset_for_retry(self, image_id: int, lease_seconds: int) -> list[Job]:
-        """A user's Retry: failed jobs, jobs stuck in processing past their lease and jobs waiting to retry
-        go back to pending, due now, with their attempts counted afresh. Returns the jobs reset."""
-        now = utcnow()
-        reset = []
-        with self.engine.begin() as conn:
-            for job in Job:
-                statement = (
-                    images.update()
-                    .where(images.c.id == image_id, _retryable(job, now, lease_seconds))
-                    .values(_fresh_job(job, now))
-                )
-                if conn.execute(statement).rowcount == 1:
-                    reset.append(job)
-        return reset
-
-    def requeue(self, image_id: int, job: Job, lease_seconds: int) -> bool:
-        """Queue a job anew whatever it last ended in (e.g. regenerate a completed caption); False while a
-        worker holds it within its lease, or if there is no such image."""
-        now = utcnow()
-        state = _column(job, "status")
-        held = sa.and_(
-            state == JobState.PROCESSING, _column(job, "started_at") >= now - timedelta(seconds=lease_seconds)
-        )
-        statement = images.update().where(images.c.id == image_id, sa.not_(held)).values(_fresh_job(job, now))
-        with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
-
-    def reset_failed(
-        self, image_ids: list[int] | None = None, limit: int = 1000, *, uploaded_by: int | None = None
-    ) -> list[tuple[int, Job]]:
-        """Put failed jobs back to pending, due now: of the given images, or of the newest `limit` failed ones;
-        with `uploaded_by`, only of that user's images."""
-        now = utcnow()
-        reset: list[tuple[int, Job]] = []
-        with self.engine.begin() as conn:
-            for job in Job:
-                state = _column(job, "status")
-                found = sa.select(images.c.id).where(state == JobState.FAILED)
-                if image_ids is not None:
-                    found = found.where(images.c.id.in_(image_ids))
-                if uploaded_by is not None:
-                    found = found.where(images.c.uploaded_by == uploaded_by)
-                ids = list(conn.execute(found.order_by(images.c.id.desc()).limit(limit)).scalars())
-                if not ids:
-                    continue
-                statement = (
-                    images.update().where(images.c.id.in_(ids), state == JobState.FAILED).values(_fresh_job(job, now))
-                )
-                conn.execute(statement)
-                reset.extend((image_id, job) for image_id in ids)
-        return reset
-
-    def waiting_for_setup(self, job: Job) -> int:
-        """How many of this job wait for someone to configure what it needs (a caption provider)."""
-        statement = sa.select(sa.func.count()).select_from(images).where(_waits_for_setup(job))
-        with self.engine.connect() as conn:
-            return conn.execute(statement).scalar_one()
-
-    def wake_waiting_for_setup(self, job: Job) -> int:
-        """Make the jobs waiting for setup due now (it has just been done); returns how many."""
-        statement = images.update().where(_waits_for_setup(job)).values({_column(job, "next_attempt_at"): utcnow()})
-        with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount
-
-    def due_jobs(self, job: Job, *, lease_seconds: int, lost_after: float, limit: int) -> list[int]:
-        """Ids of images whose `job` should run now but may have no event on its way, oldest first:
-        pending past its next attempt time, pending and unclaimed for `lost_after` seconds (a lost event),
-        or processing past its lease (the worker died or timed out)."""
-        now = utcnow()
-        state, due = _column(job, "status"), _column(job, "next_attempt_at")
-        lost = sa.and_(due.is_(None), _column(job, "queued_at") <= now - timedelta(seconds=lost_after))
-        condition = sa.or_(
-            sa.and_(state == JobState.PENDING, sa.or_(due <= now, lost)),
-            sa.and_(state == JobState.PROCESSING, _column(job, "started_at") < now - timedelta(seconds=lease_seconds)),
-        )
-        statement = sa.select(images.c.id).where(condition).order_by(images.c.id).limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(statement).scalars())
-
-    def next_attempt_at(self) -> datetime | None:
-        """When the soonest job waiting to retry becomes due (None if no job is waiting)."""
-        times = [
-            sa.select(sa.func.min(_column(job, "next_attempt_at"))).where(_column(job, "status") == JobState.PENDING)
-            for job in Job
-        ]
-        with self.engine.connect() as conn:
-            found = [conn.execute(statement).scalar() for statement in times]
-        return min((moment for moment in found if moment is not None), default=None)
-
     def uploads_since(self, user_id: int, since: datetime) -> tuple[int, datetime | None]:
         """How many images the user uploaded since `since`, and when the first of them was."""
         statement = sa.select(sa.func.count(), sa.func.min(images.c.uploaded_at)).where(
@@ -327,65 +160,10 @@ class ImageRepository:
             deleted = conn.execute(images.delete().where(images.c.id == image_id)).rowcount == 1
         return record if deleted else None
 
-    def _settle(self, claim: Claim, state: JobState, values: dict, *, finished: bool = True) -> bool:
-        now = utcnow()
-        statement = (
-            images.update()
-            .where(
-                images.c.id == claim.image_id,
-                _column(claim.job, "status") == JobState.PROCESSING,
-                _column(claim.job, "started_at") == claim.started_at,
-            )
-            .values(
-                {
-                    **values,
-                    _column(claim.job, "status"): state,
-                    _column(claim.job, "finished_at"): now if finished else None,
-                    images.c.updated_at: now,
-                }
-            )
-        )
-        with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
-
     def _one(self, condition: sa.ColumnElement[bool]) -> ImageRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(_SELECT_RECORDS.where(condition)).first()
         return _record(row) if row else None
-
-
-def _column(job: Job, suffix: str) -> sa.Column:
-    return images.c[f"{job}_{suffix}"]
-
-
-def _retryable(job: Job, now: datetime, lease_seconds: int) -> sa.ColumnElement[bool]:
-    """Failed, stuck in processing past its lease, or pending until a later attempt."""
-    state = _column(job, "status")
-    return sa.or_(
-        state == JobState.FAILED,
-        sa.and_(state == JobState.PROCESSING, _column(job, "started_at") < now - timedelta(seconds=lease_seconds)),
-        sa.and_(state == JobState.PENDING, _column(job, "next_attempt_at") > now),
-    )
-
-
-def _waits_for_setup(job: Job) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        _column(job, "status") == JobState.PENDING,
-        _column(job, "next_attempt_at").is_not(None),
-        _column(job, "error").startswith(ProviderNotConfiguredError.PREFIX, autoescape=True),
-    )
-
-
-def _fresh_job(job: Job, now: datetime) -> dict:
-    """The columns of a job queued anew by a user: pending, due now, no attempts yet, no error."""
-    return {
-        _column(job, "status"): JobState.PENDING,
-        _column(job, "error"): None,
-        _column(job, "attempts"): 0,
-        _column(job, "next_attempt_at"): None,
-        _column(job, "queued_at"): now,
-        images.c.updated_at: now,
-    }
 
 
 def _lacks_renditions() -> sa.ColumnElement[bool]:

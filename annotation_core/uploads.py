@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from annotation_core.bootstrap import Services
 from annotation_core.errors import AnnotationError, TooManyRequestsError
 from annotation_core.image_inspection import ImageInfo, inspect_upload
+from annotation_core.job_store import utcnow
 from annotation_core.records import ImageRecord
-from annotation_core.repository import NewImage, utcnow
+from annotation_core.repository import NewImage
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from annotation_core.bootstrap import bootstrap
+from annotation_core.job_store import utcnow
 from annotation_core.records import JobState
-from annotation_core.repository import utcnow
 from annotation_core.settings import Settings
 from benchmarks.photos import jpeg
 from benchmarks.report import Report

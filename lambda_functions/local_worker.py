@@ -27,11 +27,11 @@ from datetime import datetime
 from annotation_core.announcers import InProcessAnnouncer
 from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.events import JobDue
+from annotation_core.job_store import utcnow
 from annotation_core.lifecycle import lease_deadline
 from annotation_core.local_channel import JobListener, WorkerLock
 from annotation_core.logs import configure_logging
 from annotation_core.records import Job
-from annotation_core.repository import utcnow
 from annotation_core.settings import load_settings
 from annotation_core.sweeper import LOST_EVENT_SECONDS, SweepResult, sweep
 from lambda_functions.annotation_lambda.lambda_function import caption_work

@@ -16,10 +16,10 @@ from annotation_core.caption_request import (
     prompt_version,
 )
 from annotation_core.errors import JobError
+from annotation_core.job_store import utcnow
 from annotation_core.lambda_entry import job_lambda_handler
 from annotation_core.lifecycle import JobInput, JobOutput, Work
 from annotation_core.records import Job, encode_tags
-from annotation_core.repository import utcnow
 from annotation_core.settings import Settings
 from lambda_functions.annotation_lambda.caption_rendition import make_caption_rendition
 from lambda_functions.annotation_lambda.providers import CaptionProvider, provider_for

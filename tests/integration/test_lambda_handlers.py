@@ -18,8 +18,8 @@ from PIL import Image
 
 from annotation_core.bootstrap import Services, bootstrap, lambda_services
 from annotation_core.events import EventParseError, JobDue, job_due_entry
+from annotation_core.job_store import utcnow
 from annotation_core.records import Job
-from annotation_core.repository import utcnow
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
 from annotation_core.uploads import check_upload, store_upload

@@ -19,9 +19,10 @@ from annotation_core.errors import (
     StorageError,
 )
 from annotation_core.events import JobDue, ObjectCreated
+from annotation_core.job_store import utcnow
 from annotation_core.lifecycle import JobOutput, JobRunner, lambda_deadline, lease_deadline
 from annotation_core.records import Job, JobState
-from annotation_core.repository import NewImage, utcnow
+from annotation_core.repository import NewImage
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
 

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 
 from annotation_core.announcers import LocalAnnouncer
 from annotation_core.bootstrap import bootstrap
+from annotation_core.job_store import utcnow
 from annotation_core.lifecycle import JobOutput
 from annotation_core.local_channel import WorkerLock
 from annotation_core.records import Job, JobState
-from annotation_core.repository import NewImage, utcnow
+from annotation_core.repository import NewImage
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
 from annotation_core.uploads import check_upload, store_upload

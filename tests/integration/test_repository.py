@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from annotation_core.errors import ImageNotFoundError
+from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job, JobState
-from annotation_core.repository import Claim, ImageRepository, NewImage, utcnow
+from annotation_core.repository import ImageRepository, NewImage
 from annotation_core.schema import images
 
 LEASE = 90
