@@ -104,7 +104,7 @@ def test_detail_forms_retry_then_delete(client, services, fake_gemini, worker):
 
     deleted = client.post(f"/images/{image_id}/delete", data={"csrf_token": token})
     assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/gallery")
-    assert "Deleted retry-me.jpg." in client.get("/gallery").get_data(as_text=True)
+    assert "Moved retry-me.jpg to the trash." in client.get("/gallery").get_data(as_text=True)
     gone = client.get(f"/images/{image_id}")
     assert gone.status_code == 404
     assert f"No image has id {image_id}." in gone.get_data(as_text=True)
