@@ -80,6 +80,11 @@ def sign_in(page, username: str, password: str) -> None:
     page.wait_for_url(lambda url: "/login" not in url)
 
 
+def card(page, name: str):
+    """The tile of the photo uploaded as `name` (tiles show the caption, not the file name)."""
+    return page.locator(f'#gallery .card[data-filename="{name}"]')
+
+
 def expect(target, *args, **kwargs):
     """Playwright's retrying assertions, imported late: without playwright the `browser` fixture explains."""
     from playwright.sync_api import expect as playwright_expect

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ADMIN_PASSWORD
-from tests.e2e.browser import expect, sign_in
+from tests.e2e.browser import card, expect, sign_in
 from tests.e2e.photos import landscape
 
 pytestmark = pytest.mark.browser
@@ -17,10 +17,6 @@ LOADED = "img => img.complete && img.naturalWidth > 0"
 @pytest.fixture(scope="module")
 def portrait(live_server) -> int:
     return live_server.add_image("tall-renditions.jpg", landscape(60, (1200, 1800)))
-
-
-def card(page, name: str):
-    return page.locator("#gallery .card", has=page.get_by_text(name, exact=True))
 
 
 def card_image(page, name: str):

@@ -105,7 +105,7 @@ function gridImage(image) {
     // A square tile shows a landscape photo at the tile's height: it needs its width times the aspect.
     const wide = Math.max(1, image.thumbnail_width / image.thumbnail_height);
     img.srcset = `${image.thumbnail_url} ${image.thumbnail_width}w, ${image.preview_url} ${image.preview_width}w`;
-    img.sizes = `(min-width: 40rem) ${Math.round(176 * wide)}px, ${Math.round(34 * wide)}vw`;
+    img.sizes = `(min-width: 40rem) ${Math.round(144 * wide)}px, ${Math.round(34 * wide)}vw`;
   }
   img.src = image.thumbnail_url;
   return img;

@@ -1,7 +1,7 @@
 // Date headings: photos grouped by day in the page's order - the day taken when known (the camera's clock has
 // no zone, so its date stands as it is), else the day uploaded in the reader's own time zone; each heading's
 // tooltip gives the group's upload times in UTC.
-import { dayLabel, localDayKey, utcText } from "./local_time.js";
+import { dayLabel, localDayKey, utcText } from "./formats.js";
 
 export function dayKey(card) {
   const taken = card.dataset.taken;

@@ -1,7 +1,7 @@
 // The page of one photo (what a shared /images/<id> link opens): times in the reader's zone, and the jobs
 // followed live while they run (e.g. after a retry).
 import { renderTags, waitsForProvider } from "./cards.js";
-import { localizeTimes } from "./local_time.js";
+import { localizeTimes } from "./formats.js";
 import { paintPlaceholders } from "./placeholders.js";
 import { watch } from "./poller.js";
 

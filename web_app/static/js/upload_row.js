@@ -1,5 +1,6 @@
 // One file's row in the upload tray: its name (shortened in the middle, so its start and extension stay), size,
 // a progress bar of bytes sent, and its outcome - then, once stored, what its jobs are really doing.
+import { formatSize } from "./formats.js";
 
 const END_CHARACTERS = 9; // the end kept whole, e.g. "0042.jpeg"
 
@@ -68,10 +69,4 @@ function jobsText(image) {
   const busy = ["thumbnail", "caption"].filter((job) => image[`${job}_status`] !== "completed");
   const parts = busy.map((job) => `${job} ${image[`${job}_state_text`]}`);
   return [`Stored: ${parts.join(", ")}…`, "processing"];
-}
-
-function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < 2 ** 20) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }

@@ -4,7 +4,7 @@
 // when asked); caption, alt text, tags, facts, job states with their errors, and the actions.
 import { getJson, patchJson, postJson } from "./api.js";
 import { JOBS, canChange, follow, renderCard, renderTags } from "./cards.js";
-import { localMoment, utcText } from "./local_time.js";
+import { formatSize, localMoment, utcText } from "./formats.js";
 import { watch } from "./poller.js";
 import { showToast } from "./toast.js";
 import { moveToTrash } from "./trash.js";
@@ -111,7 +111,7 @@ export function initViewer(gallery, { loadMore = async () => false, hasMore = ()
       ["Caption by", image.caption_model],
       ["Type", image.mime_type],
       ["Dimensions", `${image.width} × ${image.height} px`],
-      ["Size", `${(image.size_bytes / 2 ** 20).toFixed(1)} MiB`],
+      ["Size", formatSize(image.size_bytes)],
       ["Uploaded", image.uploaded_at],
       ["Taken", image.taken_at && `${image.taken_at.replace("T", " ")} (camera's clock)`],
       ["Camera", [image.camera_make, image.camera_model].filter(Boolean).join(" ")],

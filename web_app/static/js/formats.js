@@ -1,4 +1,4 @@
-// Moments in the reader's own time zone; UTC stays in the tooltip.
+// Moments in the reader's own time zone (UTC stays in the tooltip), and sizes, as people read them.
 const DAY = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 const MOMENT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
@@ -31,4 +31,10 @@ export function localizeTimes(root) {
     time.textContent = localMoment(iso);
     time.title = utcText(iso);
   }
+}
+
+export function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 2 ** 20) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
