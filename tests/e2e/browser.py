@@ -30,7 +30,7 @@ class LiveServer:
 
     url: str
     worker: LocalWorker
-    gemini: FakeGemini
+    gemini: FakeGemini | None  # None: no caption provider configured
 
     @property
     def services(self):
@@ -63,10 +63,10 @@ class ConsoleLog:
 
 
 def screenshot(page, name: str) -> Path:
-    """Save a viewport screenshot to docs/screenshots/ (the README shows them); keep each small."""
+    """Save a viewport screenshot to docs/screenshots/ (the README shows them); keep each small (photos: .jpg)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), **({"quality": 80} if name.endswith(".jpg") else {}))
     assert path.stat().st_size < 300_000, f"{name} is {path.stat().st_size} bytes; keep screenshots under 300 KB"
     return path
 

@@ -12,6 +12,8 @@ export function initSelection(gallery) {
   const bar = document.getElementById("bulk-bar");
   if (!bar) return { active: () => false, toggle: () => {} };
   const count = document.getElementById("bulk-count");
+  const choosing = document.getElementById("select-toggle"); // a touch screen's way in: no hover shows the boxes
+  if (choosing && window.matchMedia("(hover: none)").matches) choosing.hidden = false;
   let anchor = null; // the last box ticked or unticked by hand: one end of a range
 
   const boxes = () => [...gallery.querySelectorAll(".card:not([hidden]) .select")];
@@ -21,7 +23,7 @@ export function initSelection(gallery) {
   function update() {
     for (const box of gallery.querySelectorAll(".select")) box.closest(".card").classList.toggle("selected", box.checked);
     const selected = chosen().length;
-    gallery.classList.toggle("selecting", selected > 0);
+    gallery.classList.toggle("selecting", selected > 0 || choosing?.getAttribute("aria-pressed") === "true");
     bar.hidden = selected === 0;
     count.textContent = `${selected} selected`;
   }
@@ -78,8 +80,17 @@ export function initSelection(gallery) {
   function clear() {
     for (const box of gallery.querySelectorAll(".select")) box.checked = false;
     anchor = null;
+    choosing?.setAttribute("aria-pressed", "false");
     update();
   }
+
+  choosing?.addEventListener("click", () => {
+    const on = choosing.getAttribute("aria-pressed") !== "true";
+    if (on) {
+      choosing.setAttribute("aria-pressed", "true");
+      update();
+    } else clear();
+  });
 
   async function requeue(path, selected, describe) {
     const { status, body } = await postJson(`${API}/${path}`, { ids: selected });
@@ -114,5 +125,5 @@ export function initSelection(gallery) {
     }
   });
 
-  return { active: () => chosen().length > 0, toggle };
+  return { active: () => gallery.classList.contains("selecting"), toggle };
 }
