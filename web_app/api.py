@@ -80,7 +80,7 @@ def retry_many():
 def trash_many():
     """Move the images in `{"ids": [...]}` to the trash (a member's own only); undo with /api/images/restore."""
     moved = move_to_trash(services(), _ids_in_body(), uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
-    return {"images": moved, "retention_days": services().settings.trash_retention_days}
+    return {"images": moved}
 
 
 @bp.post("/images/restore")
