@@ -291,6 +291,16 @@ def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(temp
     assert database["Properties"]["AllowMajorVersionUpgrade"] is True
 
 
+def test_idle_database_connections_close_long_before_reaped_lambdas_fill_the_server(templates):
+    """A reaped Lambda environment never closes its connection: the server must drop idle ones itself, far
+    sooner than MySQL's 8 h default, while the pools (pool_pre_ping) reconnect transparently."""
+    (database,) = resources(templates["app"], "AWS::RDS::DBInstance").values()
+    (name, group), *others = resources(templates["app"], "AWS::RDS::DBParameterGroup").items()
+    assert not others and database["Properties"]["DBParameterGroupName"] == {"Ref": name}
+    assert group["Properties"]["Family"] == {"Fn::Sub": "mysql${DBEngineVersion}"}
+    assert 60 <= int(group["Properties"]["Parameters"]["wait_timeout"]) <= 900
+
+
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):
     secrets = resources(templates["app"], "AWS::SecretsManager::Secret")
     assert set(secrets) == {"GeminiApiKeySecret", "OpenAIApiKeySecret", "FlaskSecretKeySecret", "AdminPasswordSecret"}
