@@ -517,6 +517,52 @@ def test_both_stacks_agree_on_the_job_and_caption_settings(templates):
     assert (attempts["Default"], attempts["MinValue"], attempts["MaxValue"]) == (5, 1, 20)
 
 
+# Upper bounds of what each imported output can be: a region name of 14 characters, a 12-digit account,
+# a StackPrefix of 40 characters, and the names RDS and Secrets Manager give (see deployment/README.md).
+IMPORTED_VALUE_BOUNDS = {
+    "DatabaseEndpoint": 120,
+    "DatabasePort": 5,
+    "DatabaseUser": 16,
+    "DatabaseName": 64,
+    "ImageBucketName": 63,
+    "ThumbnailBucketName": 63,
+}
+SECRET_ARN_BOUND = 140
+LAMBDA_ENVIRONMENT_LIMIT = 4096  # bytes of all keys and values together
+
+
+def bytes_per_character(parameter: dict) -> int:
+    """1 where the parameter's pattern refuses non-ASCII text (tried on its default), else UTF-8's 4."""
+    pattern, default = parameter.get("AllowedPattern"), str(parameter.get("Default", "")) or "https://x"
+    assert pattern is None or re.fullmatch(pattern, default), (pattern, default)
+    return 1 if pattern and not re.fullmatch(pattern, default + "é") else 4
+
+
+def test_every_function_environment_fits_lambdas_4_kb_at_its_parameters_longest(templates):
+    """Lambda refuses a function whose variables total more than 4 KB: every free-text parameter has a
+    MaxLength, and the sum at those lengths (and at the longest imports) still fits."""
+    parameters = templates["lambda"]["Parameters"]
+
+    def longest(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value.encode())
+        if "Ref" in value:
+            parameter = parameters[value["Ref"]]
+            if "AllowedValues" in parameter:
+                return max(len(str(allowed)) for allowed in parameter["AllowedValues"])
+            if "MaxValue" in parameter:
+                return len(str(parameter["MaxValue"]))
+            assert "MaxLength" in parameter, f"{value['Ref']} has no MaxLength"
+            return bytes_per_character(parameter) * parameter["MaxLength"]
+        output = value["Fn::ImportValue"]["Fn::Sub"].rsplit("-", 1)[1]
+        return SECRET_ARN_BOUND if output.endswith("SecretArn") else IMPORTED_VALUE_BOUNDS[output]
+
+    for name, function in resources(templates["lambda"], "AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        size = sum(len(key) + longest(value) for key, value in variables.items())
+        assert size <= LAMBDA_ENVIRONMENT_LIMIT, f"{name}: up to {size} bytes of environment"
+
+
 def test_function_environments_name_only_settings_and_pass_secret_arns(templates):
     functions = resources(templates["lambda"], "AWS::Lambda::Function")
     common = {
