@@ -150,7 +150,7 @@ def test_rotated_mysql_password_is_read_again_on_access_denied(mysql_engine):
 
 
 @pytest.mark.mysql
-def test_a_connection_the_server_closed_while_idle_is_replaced_unnoticed():
+def test_a_connection_the_server_closed_while_idle_is_replaced_unnoticed(mysql_engine):
     """What RDS's wait_timeout (stack 02) does to a warm Lambda's or web worker's pooled connection."""
     engine = make_engine(MYSQL_URL, pool_size=1, max_overflow=0)
     sa.event.listen(engine, "connect", lambda connection, _: _short_wait_timeout(connection))
