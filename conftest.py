@@ -13,7 +13,17 @@ from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.database import ensure_schema, make_engine
 from annotation_core.settings import Settings
 
-MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "")
+
+def _this_workers_database(url: str) -> str:
+    """Under pytest-xdist each worker gets its own database beside TEST_MYSQL_URL's (`test_gw0`, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parsed = sa.make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+MYSQL_URL = _this_workers_database(os.environ.get("TEST_MYSQL_URL", ""))
 REQUIRE_MYSQL = os.environ.get("REQUIRE_MYSQL_TESTS") == "1"
 ADMIN_PASSWORD = "admin-password-for-tests"
 # Argon2 at its cheapest (the settings allow it): a test signs in in well under a millisecond.
@@ -30,12 +40,22 @@ def mysql_engine() -> Iterator[sa.Engine]:
         pytest.skip("TEST_MYSQL_URL is not set: MySQL tests skipped")
     engine = make_engine(MYSQL_URL)
     try:
+        _create_database(sa.make_url(MYSQL_URL))
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as error:
         pytest.fail(f"TEST_MYSQL_URL={MYSQL_URL} is set but does not answer: {error}")
     yield engine
     engine.dispose()
+
+
+def _create_database(url: sa.URL) -> None:
+    server = make_engine(url.set(database="mysql"))  # the server's own database always exists
+    try:
+        with server.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{url.database}`")
+    finally:
+        server.dispose()
 
 
 @pytest.fixture(scope="session")

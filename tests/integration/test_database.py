@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -146,6 +147,28 @@ def test_rotated_mysql_password_is_read_again_on_access_denied(mysql_engine):
         with mysql_engine.begin() as conn:
             conn.exec_driver_sql("DROP USER IF EXISTS 'rotating'@'%'")
     assert asked == [False, True]
+
+
+@pytest.mark.mysql
+def test_a_connection_the_server_closed_while_idle_is_replaced_unnoticed(mysql_engine):
+    """What RDS's wait_timeout (stack 02) does to a warm Lambda's or web worker's pooled connection."""
+    engine = make_engine(MYSQL_URL, pool_size=1, max_overflow=0)
+    sa.event.listen(engine, "connect", lambda connection, _: _short_wait_timeout(connection))
+    try:
+        with engine.connect() as conn:
+            first = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+        time.sleep(2.5)  # the server drops the idle connection after 1 s
+        with engine.connect() as conn:
+            second = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+    finally:
+        engine.dispose()
+    assert second != first, "the pool handed out a new connection, not the dead one"
+
+
+def _short_wait_timeout(connection) -> None:
+    cursor = connection.cursor()
+    cursor.execute("SET SESSION wait_timeout = 1")
+    cursor.close()
 
 
 @pytest.mark.mysql

@@ -291,6 +291,16 @@ def test_database_defaults_to_mysql_8_4_and_existing_8_0_stacks_may_upgrade(temp
     assert database["Properties"]["AllowMajorVersionUpgrade"] is True
 
 
+def test_idle_database_connections_close_long_before_reaped_lambdas_fill_the_server(templates):
+    """A reaped Lambda environment never closes its connection: the server must drop idle ones itself, far
+    sooner than MySQL's 8 h default, while the pools (pool_pre_ping) reconnect transparently."""
+    (database,) = resources(templates["app"], "AWS::RDS::DBInstance").values()
+    (name, group), *others = resources(templates["app"], "AWS::RDS::DBParameterGroup").items()
+    assert not others and database["Properties"]["DBParameterGroupName"] == {"Ref": name}
+    assert group["Properties"]["Family"] == {"Fn::Sub": "mysql${DBEngineVersion}"}
+    assert 60 <= int(group["Properties"]["Parameters"]["wait_timeout"]) <= 900
+
+
 def test_application_secrets_are_generated_or_filled_outside_the_template(templates):
     secrets = resources(templates["app"], "AWS::SecretsManager::Secret")
     assert set(secrets) == {"GeminiApiKeySecret", "OpenAIApiKeySecret", "FlaskSecretKeySecret", "AdminPasswordSecret"}
@@ -506,6 +516,52 @@ def test_both_stacks_agree_on_the_job_and_caption_settings(templates):
         assert lambda_parameter == web_parameter, name
     attempts = templates["lambda"]["Parameters"]["JobMaxAttempts"]
     assert (attempts["Default"], attempts["MinValue"], attempts["MaxValue"]) == (5, 1, 20)
+
+
+# Upper bounds of what each imported output can be: a region name of 14 characters, a 12-digit account,
+# a StackPrefix of 40 characters, and the names RDS and Secrets Manager give (see deployment/README.md).
+IMPORTED_VALUE_BOUNDS = {
+    "DatabaseEndpoint": 120,
+    "DatabasePort": 5,
+    "DatabaseUser": 16,
+    "DatabaseName": 64,
+    "ImageBucketName": 63,
+    "ThumbnailBucketName": 63,
+}
+SECRET_ARN_BOUND = 140
+LAMBDA_ENVIRONMENT_LIMIT = 4096  # bytes of all keys and values together
+
+
+def bytes_per_character(parameter: dict) -> int:
+    """1 where the parameter's pattern refuses non-ASCII text (tried on its default), else UTF-8's 4."""
+    pattern, default = parameter.get("AllowedPattern"), str(parameter.get("Default", "")) or "https://x"
+    assert pattern is None or re.fullmatch(pattern, default), (pattern, default)
+    return 1 if pattern and not re.fullmatch(pattern, default + "é") else 4
+
+
+def test_every_function_environment_fits_lambdas_4_kb_at_its_parameters_longest(templates):
+    """Lambda refuses a function whose variables total more than 4 KB: every free-text parameter has a
+    MaxLength, and the sum at those lengths (and at the longest imports) still fits."""
+    parameters = templates["lambda"]["Parameters"]
+
+    def longest(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value.encode())
+        if "Ref" in value:
+            parameter = parameters[value["Ref"]]
+            if "AllowedValues" in parameter:
+                return max(len(str(allowed)) for allowed in parameter["AllowedValues"])
+            if "MaxValue" in parameter:
+                return len(str(parameter["MaxValue"]))
+            assert "MaxLength" in parameter, f"{value['Ref']} has no MaxLength"
+            return bytes_per_character(parameter) * parameter["MaxLength"]
+        output = value["Fn::ImportValue"]["Fn::Sub"].rsplit("-", 1)[1]
+        return SECRET_ARN_BOUND if output.endswith("SecretArn") else IMPORTED_VALUE_BOUNDS[output]
+
+    for name, function in resources(templates["lambda"], "AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        size = sum(len(key) + longest(value) for key, value in variables.items())
+        assert size <= LAMBDA_ENVIRONMENT_LIMIT, f"{name}: up to {size} bytes of environment"
 
 
 def test_function_environments_name_only_settings_and_pass_secret_arns(templates):
