@@ -3,6 +3,7 @@ tests/e2e/axe/package-lock.json and installed there with `npm ci` the first time
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import shutil
 import subprocess
@@ -23,12 +24,14 @@ RUN_AXE = """async () => {
 @functools.cache
 def axe_source() -> str:
     """The axe-core script, installed from the lock file on first use (needs npm and the npm registry)."""
-    if not AXE_SCRIPT.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise RuntimeError("axe-core is not installed and npm is missing: apt-get install npm")
-        command = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
-        subprocess.run(command, cwd=AXE_DIR, check=True, timeout=300, capture_output=True)
+    with open(AXE_DIR / ".install-lock", "w") as lock:  # test processes running at once install it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not AXE_SCRIPT.is_file():
+            npm = shutil.which("npm")
+            if npm is None:
+                raise RuntimeError("axe-core is not installed and npm is missing: apt-get install npm")
+            command = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
+            subprocess.run(command, cwd=AXE_DIR, check=True, timeout=300, capture_output=True)
     return AXE_SCRIPT.read_text(encoding="utf-8")
 
 
