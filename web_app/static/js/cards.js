@@ -126,7 +126,7 @@ export function newCard(image) {
 
 export function follow(card) {
   watch(card.dataset.imageId, (image) => {
-    if (image === null) card.remove();
+    if (image === null) card.hidden = true; // deleted, or moved to the trash (whose Undo shows it again)
     else renderCard(card, image);
     card.dispatchEvent(new CustomEvent("card-updated", { bubbles: true, detail: image }));
   });

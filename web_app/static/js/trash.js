@@ -1,6 +1,7 @@
 // Move photos to the trash through the API, hide their tiles, and offer to undo it for a while (the trash
 // itself keeps them for TRASH_RETENTION_DAYS, so a script can restore them later too).
 import { postJson } from "./api.js";
+import { follow } from "./cards.js";
 import { showToast } from "./toast.js";
 
 const API = document.querySelector('meta[name="images-api"]')?.content ?? "/api/images";
@@ -35,7 +36,10 @@ async function restore(gallery, ids) {
     showToast(body?.error ?? `The photos could not be restored (the server answered ${status}).`);
     return;
   }
-  for (const tile of tilesOf(gallery, body.images)) tile.hidden = false;
+  for (const tile of tilesOf(gallery, body.images)) {
+    tile.hidden = false;
+    if (tile.dataset.status === "processing") follow(tile); // its jobs went on where they were
+  }
   showToast(`Restored ${photos(body.images.length)}.`);
   gallery.dispatchEvent(new CustomEvent("photos-changed", { bubbles: true }));
 }
