@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from annotation_core.bootstrap import Services
 from annotation_core.errors import StorageError
 from annotation_core.job_store import utcnow
-from annotation_core.records import ImageRecord
+from annotation_core.records import ImageRecord, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,19 @@ def move_to_trash(services: Services, image_ids: list[int], *, uploaded_by: int 
 
 
 def restore_from_trash(services: Services, image_ids: list[int], *, uploaded_by: int | None = None) -> list[int]:
-    """Bring these images back from the trash, as they were (jobs that had not finished are announced again
-    by the sweeper); returns the ids restored."""
+    """Bring these images back from the trash, as they were (jobs still pending are announced again);
+    returns the ids restored."""
     restored = services.repository.restore(image_ids, uploaded_by=uploaded_by)
+    if restored and services.announcer is not None:
+        # Jobs left pending while in the trash go on now rather than at the sweeper's next look.
+        due = [
+            (record.id, job)
+            for record in services.repository.find_many(restored)
+            for job in Job
+            if record.job_state(job) is JobState.PENDING and record.progress(job).next_attempt_at is None
+        ]
+        if due:
+            services.announcer.due(due)
     log.info("restored from the trash: %s", restored)
     return restored
 

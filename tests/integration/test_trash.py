@@ -201,3 +201,20 @@ def test_the_detail_pages_delete_form_moves_to_the_trash_and_its_message_undoes_
     assert back.status_code == 302 and back.headers["Location"] == f"/images/{image_id}"
     assert services.repository.find(image_id) is not None
     assert client.post(f"/images/{image_id}/restore", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_photo_in_the_trash_cannot_be_edited_and_its_waiting_job_goes_on_when_it_is_restored(
+    client, services, worker
+):
+    image_id = seed(worker, "paused.jpg", images.jpeg(color="silver"))
+    services.repository.trash([image_id])
+    with services.engine.begin() as conn:  # its caption was left pending when it went to the trash
+        conn.exec_driver_sql(f"UPDATE images SET caption_status = 'pending' WHERE id = {image_id}")
+    headers = {**JSON, "X-CSRFToken": csrf_token(client)}
+
+    assert client.patch(f"/api/images/{image_id}", json={"caption": "Mine."}, headers=headers).status_code == 404
+    assert services.repository.find(image_id, include_trashed=True).edited_caption is None
+
+    assert post(client, "/api/images/restore", {"ids": [image_id]}).get_json() == {"images": [image_id]}
+    assert worker.drain(timeout=30)
+    assert services.repository.get(image_id).caption_status == "completed", "announced at once, not a sweep later"
