@@ -105,6 +105,12 @@ def test_detail_page_retries_a_failed_caption_after_gemini_recovers(page, live_s
     expect(uploaded).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
     expect(uploaded).not_to_contain_text("UTC")
 
+    live_server.gemini.respond_with(403, delay_seconds=0.5)  # a retry while the key is still refused
+    page.get_by_role("button", name="Retry now").click()
+    expect(page.locator(".flash")).to_have_text("Retrying the caption.")
+    expect(caption_job.locator('[data-field="state"]')).to_have_text("failed")
+    expect(page.locator(".flash")).to_have_count(0)  # no green "Retrying" above a red "failed"
+
     live_server.gemini.respond_with(200, delay_seconds=1.0)  # recovered, and a little slow
     page.get_by_role("button", name="Retry now").click()
     expect(page.locator(".flash")).to_have_text("Retrying the caption.")

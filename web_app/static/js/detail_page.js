@@ -43,6 +43,10 @@ function render(image) {
     field(row, "error").textContent = image[`${job}_error`] || "—";
   }
   if (waitsForProvider(image)) document.getElementById("provider-notice")?.removeAttribute("hidden");
+  if (JOBS.some((job) => image[`${job}_status`] === "failed")) {
+    // A "Retrying…" message must not stay above a job that has failed again.
+    for (const flash of document.querySelectorAll(".flash-success")) flash.remove();
+  }
   const retryForm = document.getElementById("retry-form"); // absent for those who may not change the image
   if (retryForm) {
     retryForm.hidden = !JOBS.some((job) => image[`${job}_status`] === "failed" || image[`${job}_next_attempt_at`] !== null);
