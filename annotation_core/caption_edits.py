@@ -73,7 +73,8 @@ def save_edit(repository: ImageRepository, image_id: int, edit: Mapping[str, Any
     now = utcnow()
     values.update({images.c.edited_at: now, images.c.updated_at: now})
     with repository.engine.begin() as conn:
-        if conn.execute(images.update().where(images.c.id == image_id).values(values)).rowcount != 1:
+        edited = images.update().where(images.c.id == image_id, images.c.deleted_at.is_(None))  # not in the trash
+        if conn.execute(edited.values(values)).rowcount != 1:
             raise ImageNotFoundError(f"No image has id {image_id}.")
     return repository.get(image_id)
 

@@ -8,6 +8,7 @@ from annotation_core.announcers import Announcer
 from annotation_core.bootstrap import Services
 from annotation_core.errors import AnnotationError, ConfigurationError, ImageNotFoundError
 from annotation_core.records import ImageRecord, Job, JobState
+from annotation_core.trash import delete_objects
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,28 @@ def regenerate_caption(services: Services, image_id: int) -> ImageRecord:
     return services.repository.get(image_id)
 
 
+def regenerate_captions(
+    services: Services, image_ids: list[int], *, uploaded_by: int | None = None
+) -> tuple[list[int], list[int]]:
+    """Ask the model again for the captions of these images (with `uploaded_by`, only that user's); returns the
+    ids queued and those whose caption is being written right now (busy), newest first."""
+    announcer = _announcer(services)
+    lease = services.settings.job_lease_seconds
+    queued, busy = [], []
+    for record in services.repository.find_many(image_ids):
+        if uploaded_by is not None and record.uploaded_by != uploaded_by:
+            continue
+        (queued if services.repository.requeue(record.id, Job.CAPTION, lease) else busy).append(record.id)
+    if queued:
+        announcer.due([(image_id, Job.CAPTION) for image_id in queued])
+    log.info("regenerate captions: %d queued, %d busy", len(queued), len(busy))
+    return queued, busy
+
+
 def delete_image(services: Services, image_id: int) -> ImageRecord:
     """Delete the original and renditions, then the row; a failure part-way can be finished by deleting again."""
     record = services.repository.get(image_id)
-    services.originals.delete(record.original_key)
-    for key in (record.thumbnail_key, record.preview_key):
-        if key:
-            services.thumbnails.delete(key)
+    delete_objects(services, record)
     if services.repository.delete(image_id) is None:
         raise ImageNotFoundError(f"No image has id {image_id}.")
     log.info("deleted image=%s", image_id, extra={"image_id": image_id})

@@ -67,9 +67,12 @@ def open_image(data: bytes, formats: list[str] | None = None) -> Iterator[Image.
             yield image
 
 
-def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int, *, draft_ratio: float = 2.0) -> Decoded:
+def decode_to_fit(
+    data: bytes, box: tuple[int, int], max_pixels: int, *, draft_ratio: float = 2.0, keep_alpha: bool = False
+) -> Decoded:
     """Decode `data` as little as the format allows, shrink it into `box` (never enlarging), then make it
-    upright, sRGB, and RGB or L with transparency flattened onto white; the first frame of an animation.
+    upright, sRGB, and RGB or L with transparency flattened onto white (with `keep_alpha`, RGBA where the
+    image has transparency, for formats that keep it); the first frame of an animation.
 
     JPEGs are decoded at the smallest DCT scale still at least `draft_ratio` times the fitted size: 2 keeps
     the full quality of a resize from there; 1 decodes least (a 1440 px preview of a 12 MP photo from the
@@ -85,7 +88,7 @@ def decode_to_fit(data: bytes, box: tuple[int, int], max_pixels: int, *, draft_r
             exif = img.getexif()  # also reads an XMP orientation; on JPEG it decodes no pixels
             icc = img.info.get("icc_profile") or None
             small = _shrink(img, box, exif.get(ORIENTATION_TAG, 1), draft_ratio)
-            pixels = to_srgb(_flattened(small), icc)
+            pixels = _srgb_keeping_alpha(small, icc) if keep_alpha else to_srgb(_flattened(small), icc)
             pixels.info = {}  # nothing of the original's metadata may travel on with the pixels
             return Decoded(pixels, exif)
     except Image.DecompressionBombError as exc:
@@ -139,6 +142,15 @@ def _resizable(img: Image.Image) -> Image.Image:
         # 16-bit grey: scale 0..65535 onto 0..255 (rounded); a plain convert("L") clips at 255.
         return img.convert("I").point(lambda v: v * (1 / 257) + 0.5).convert("L")
     return img
+
+
+def _srgb_keeping_alpha(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """The colours made sRGB and the alpha channel put back: RGBA for any image with transparency."""
+    if img.mode not in ("RGBA", "LA"):
+        return to_srgb(img, icc)
+    colour = to_srgb(img.convert(img.mode[:-1]), icc).convert("RGB")
+    colour.putalpha(img.getchannel("A"))
+    return colour
 
 
 def _flattened(img: Image.Image) -> Image.Image:

@@ -15,6 +15,9 @@ from annotation_core.errors import ProviderNotConfiguredError
 from annotation_core.records import Job, JobState
 from annotation_core.schema import images
 
+# Images in the trash are left alone: no job is claimed, announced or retried for them.
+LIVE = images.c.deleted_at.is_(None)
+
 
 def utcnow() -> datetime:
     """Naive UTC with microseconds, as both databases store it."""
@@ -40,7 +43,7 @@ class JobStore:
         """Put `job` of these images back to pending, due now, where it completed; returns how many."""
         statement = (
             images.update()
-            .where(images.c.id.in_(image_ids), column(job, "status") == JobState.COMPLETED)
+            .where(images.c.id.in_(image_ids), column(job, "status") == JobState.COMPLETED, LIVE)
             .values(_fresh_job(job, utcnow()))
         )
         with self.engine.begin() as conn:
@@ -57,7 +60,7 @@ class JobStore:
         )
         statement = (
             images.update()
-            .where(images.c.id == image_id, claimable)
+            .where(images.c.id == image_id, claimable, LIVE)
             .values(
                 {
                     state: JobState.PROCESSING,
@@ -106,7 +109,7 @@ class JobStore:
             for job in Job:
                 statement = (
                     images.update()
-                    .where(images.c.id == image_id, _retryable(job, now, lease_seconds))
+                    .where(images.c.id == image_id, _retryable(job, now, lease_seconds), LIVE)
                     .values(_fresh_job(job, now))
                 )
                 if conn.execute(statement).rowcount == 1:
@@ -121,7 +124,7 @@ class JobStore:
         held = sa.and_(
             state == JobState.PROCESSING, column(job, "started_at") >= now - timedelta(seconds=lease_seconds)
         )
-        statement = images.update().where(images.c.id == image_id, sa.not_(held)).values(_fresh_job(job, now))
+        statement = images.update().where(images.c.id == image_id, sa.not_(held), LIVE).values(_fresh_job(job, now))
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
 
@@ -135,7 +138,7 @@ class JobStore:
         with self.engine.begin() as conn:
             for job in Job:
                 state = column(job, "status")
-                found = sa.select(images.c.id).where(state == JobState.FAILED)
+                found = sa.select(images.c.id).where(state == JobState.FAILED, LIVE)
                 if image_ids is not None:
                     found = found.where(images.c.id.in_(image_ids))
                 if uploaded_by is not None:
@@ -152,7 +155,7 @@ class JobStore:
 
     def waiting_for_setup(self, job: Job) -> int:
         """How many of this job wait for someone to configure what it needs (a caption provider)."""
-        statement = sa.select(sa.func.count()).select_from(images).where(_waits_for_setup(job))
+        statement = sa.select(sa.func.count()).select_from(images).where(_waits_for_setup(job), LIVE)
         with self.engine.connect() as conn:
             return conn.execute(statement).scalar_one()
 
@@ -173,14 +176,16 @@ class JobStore:
             sa.and_(state == JobState.PENDING, sa.or_(due <= now, lost)),
             sa.and_(state == JobState.PROCESSING, column(job, "started_at") < now - timedelta(seconds=lease_seconds)),
         )
-        statement = sa.select(images.c.id).where(condition).order_by(images.c.id).limit(limit)
+        statement = sa.select(images.c.id).where(condition, LIVE).order_by(images.c.id).limit(limit)
         with self.engine.connect() as conn:
             return list(conn.execute(statement).scalars())
 
     def next_attempt_at(self) -> datetime | None:
         """When the soonest job waiting to retry becomes due (None if no job is waiting)."""
         times = [
-            sa.select(sa.func.min(column(job, "next_attempt_at"))).where(column(job, "status") == JobState.PENDING)
+            sa.select(sa.func.min(column(job, "next_attempt_at"))).where(
+                column(job, "status") == JobState.PENDING, LIVE
+            )
             for job in Job
         ]
         with self.engine.connect() as conn:

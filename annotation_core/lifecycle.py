@@ -122,7 +122,7 @@ class JobRunner:
             )
         if not self.repository.finish(claim, output.columns):
             # Taken over: the new owner writes the same objects. Deleted meanwhile: ours would be orphans.
-            if output.undo is not None and self.repository.find(record.id) is None:
+            if output.undo is not None and self.repository.find(record.id, include_trashed=True) is None:
                 output.undo()
             log.warning("claim lost image=%s job=%s (deleted or taken over)", record.id, job, extra=context)
             return "lost"

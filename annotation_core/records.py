@@ -145,6 +145,7 @@ class ImageRecord:
     has_location: bool | None = None
     latitude: float | None = None
     longitude: float | None = None
+    deleted_at: datetime | None = None  # in the trash since then
 
     @property
     def status(self) -> JobState:

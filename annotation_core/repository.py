@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from annotation_core.errors import ImageNotFoundError
-from annotation_core.job_store import JobStore, column, utcnow
+from annotation_core.job_store import LIVE, JobStore, column, utcnow
 from annotation_core.records import UNFINISHED_STATES, ImageRecord, Job, JobState
 from annotation_core.schema import images
 from annotation_core.search import text_match
@@ -27,6 +27,12 @@ class NewImage:
     height: int
     sha256: str
     uploaded_by: int | None = None
+
+
+# What `deleted_at` holds while the sweeper purges an image: too late to restore it from then on. The purge
+# claims a row by setting it (a conditional UPDATE, which a restore racing it cannot also win), deletes the
+# objects, then the row; a purge stopped part-way is taken up again by the next sweep.
+PURGING = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,10 @@ class ImageRepository(JobStore):
             image_id = conn.execute(images.insert().values(values)).inserted_primary_key[0]
         return self.get(image_id)
 
-    def find(self, image_id: int) -> ImageRecord | None:
-        return self._one(images.c.id == image_id)
+    def find(self, image_id: int, *, include_trashed: bool = False) -> ImageRecord | None:
+        """The image, or None; an image in the trash counts as gone unless `include_trashed`."""
+        condition = images.c.id == image_id
+        return self._one(condition if include_trashed else sa.and_(condition, LIVE))
 
     def get(self, image_id: int) -> ImageRecord:
         """Return the image or raise ImageNotFoundError."""
@@ -67,21 +75,22 @@ class ImageRepository(JobStore):
         """The images among `image_ids` that exist, newest first (one query for a whole gallery's polling)."""
         if not image_ids:
             return []
-        statement = _SELECT_RECORDS.where(images.c.id.in_(image_ids)).order_by(images.c.id.desc())
+        statement = _SELECT_RECORDS.where(images.c.id.in_(image_ids), LIVE).order_by(images.c.id.desc())
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(statement)]
 
     def find_by_original_key(self, key: str) -> ImageRecord | None:
-        return self._one(images.c.original_key == key)
+        return self._one(sa.and_(images.c.original_key == key, LIVE))
 
     def find_by_sha256(self, digest: str) -> ImageRecord | None:
+        """The image holding these bytes, in the trash or not (the hash is unique either way)."""
         return self._one(images.c.sha256 == digest)
 
     def page(
         self, *, before_id: int | None = None, limit: int = 48, query: str = "", status: JobState | None = None
     ) -> list[ImageRecord]:
         """Newest first, keyset-paged by id (ids grow with upload time), optionally searched and filtered."""
-        statement = _SELECT_RECORDS.order_by(images.c.id.desc()).limit(limit)
+        statement = _SELECT_RECORDS.where(LIVE).order_by(images.c.id.desc()).limit(limit)
         if before_id is not None:
             statement = statement.where(images.c.id < before_id)
         # A status filter drops matches after the search, so the search may only be cut short without one.
@@ -105,7 +114,7 @@ class ImageRepository(JobStore):
         full, the undated ones (NULLs sort first in both databases, so they are the index's other end).
         """
         taken, image_id = images.c.taken_at, images.c.id
-        base = _SELECT_RECORDS
+        base = _SELECT_RECORDS.where(LIVE)
         match = text_match(self.engine.dialect.name, query)
         if match is not None:
             base = base.where(match)
@@ -133,14 +142,17 @@ class ImageRepository(JobStore):
         """Ids above `after_id`, oldest first, of images whose thumbnail job made no preview (made before
         renditions existed) and has not failed: what the renditions backfill re-renders."""
         statement = (
-            sa.select(images.c.id).where(_lacks_renditions(), images.c.id > after_id).order_by(images.c.id).limit(limit)
+            sa.select(images.c.id)
+            .where(_lacks_renditions(), images.c.id > after_id, LIVE)
+            .order_by(images.c.id)
+            .limit(limit)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(statement).scalars())
 
     def count_lacking_renditions(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).where(_lacks_renditions())).scalar_one()
+            return conn.execute(sa.select(sa.func.count()).where(_lacks_renditions(), LIVE)).scalar_one()
 
     def uploads_since(self, user_id: int, since: datetime) -> tuple[int, datetime | None]:
         """How many images the user uploaded since `since`, and when the first of them was."""
@@ -152,13 +164,72 @@ class ImageRepository(JobStore):
         return count, first
 
     def delete(self, image_id: int) -> ImageRecord | None:
-        """Remove the row and return what it held (for deleting its objects), or None if absent."""
-        record = self.find(image_id)
+        """Remove the row (in the trash or not) and return what it held (for deleting its objects), or None."""
+        record = self.find(image_id, include_trashed=True)
         if record is None:
             return None
         with self.engine.begin() as conn:
             deleted = conn.execute(images.delete().where(images.c.id == image_id)).rowcount == 1
         return record if deleted else None
+
+    def trash(self, image_ids: list[int], *, uploaded_by: int | None = None) -> list[int]:
+        """Move these images to the trash (with `uploaded_by`, only that user's); returns the ids moved, newest
+        first. Unknown ids and images already in the trash are left out."""
+        now = utcnow()
+        chosen = [images.c.id.in_(image_ids), LIVE]
+        if uploaded_by is not None:
+            chosen.append(images.c.uploaded_by == uploaded_by)
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(sa.select(images.c.id).where(*chosen).order_by(images.c.id.desc())).scalars())
+            if ids:
+                conn.execute(images.update().where(images.c.id.in_(ids), LIVE).values(deleted_at=now, updated_at=now))
+        return ids
+
+    def restore(self, image_ids: list[int], *, uploaded_by: int | None = None) -> list[int]:
+        """Take these images out of the trash (with `uploaded_by`, only that user's), unless their purge has
+        begun; returns the ids restored, newest first."""
+        chosen = [images.c.id.in_(image_ids), images.c.deleted_at > PURGING]
+        if uploaded_by is not None:
+            chosen.append(images.c.uploaded_by == uploaded_by)
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(sa.select(images.c.id).where(*chosen).order_by(images.c.id.desc())).scalars())
+            if ids:
+                restored = images.update().where(images.c.id.in_(ids), images.c.deleted_at > PURGING)
+                conn.execute(restored.values(deleted_at=None, updated_at=utcnow()))
+        return ids
+
+    def expired_trash(self, trashed_before: datetime, *, lease_seconds: int, limit: int) -> list[int]:
+        """Ids of images in the trash since before `trashed_before` (or whose purge stopped part-way), oldest
+        first, leaving out any whose job a worker still holds within its lease (it would write objects back)."""
+        now = utcnow()
+        held = [
+            sa.and_(
+                column(job, "status") == JobState.PROCESSING,
+                column(job, "started_at") >= now - timedelta(seconds=lease_seconds),
+            )
+            for job in Job
+        ]
+        statement = (
+            sa.select(images.c.id)
+            .where(images.c.deleted_at <= trashed_before, sa.not_(sa.or_(*held)))
+            .order_by(images.c.deleted_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement).scalars())
+
+    def begin_purge(self, image_id: int, trashed_before: datetime) -> ImageRecord | None:
+        """Claim an image in the trash since before `trashed_before` for purging (no restore wins after this);
+        returns its record for deleting its objects, or None if it was restored or is gone."""
+        statement = (
+            images.update()
+            .where(images.c.id == image_id, images.c.deleted_at <= trashed_before)
+            .values(deleted_at=PURGING)
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(statement).rowcount != 1:
+                return None
+        return self.find(image_id, include_trashed=True)
 
     def _one(self, condition: sa.ColumnElement[bool]) -> ImageRecord | None:
         with self.engine.connect() as conn:
@@ -198,7 +269,7 @@ def _newest_failed_ids(before_id: int | None, limit: int) -> sa.Select:
         (images.c.thumbnail_status, images.c.caption_status),
         (images.c.caption_status, images.c.thumbnail_status),
     ):
-        branch = sa.select(images.c.id).where(failed_job == JobState.FAILED, other_job.in_(finished))
+        branch = sa.select(images.c.id).where(failed_job == JobState.FAILED, other_job.in_(finished), LIVE)
         if before_id is not None:
             branch = branch.where(images.c.id < before_id)
         newest = branch.order_by(images.c.id.desc()).limit(limit).subquery()

@@ -154,6 +154,9 @@ images = sa.Table(
     sa.Column("has_location", sa.Boolean),
     sa.Column("latitude", sa.Double),
     sa.Column("longitude", sa.Double),
+    # Set when the image was moved to the trash: hidden from every page and listing, its jobs skip it, and the
+    # sweeper purges it (objects, then row) TRASH_RETENTION_DAYS later. Until then it can be restored.
+    sa.Column("deleted_at", Timestamp),
     **_TABLE_OPTIONS,
 )
 
@@ -162,6 +165,9 @@ sa.Index("ix_images_uploaded_by", images.c.uploaded_by, images.c.uploaded_at)
 
 # `?sort=taken`: newest taken first, keyset-paged on (taken_at, id); undated images follow, newest upload first.
 sa.Index("ix_images_taken_at", images.c.taken_at, images.c.id)
+
+# The sweeper's purge finds what has been in the trash long enough without reading the whole table.
+sa.Index("ix_images_deleted_at", images.c.deleted_at)
 
 # The text search covers what the model wrote, what people wrote, and the file name.
 SEARCHED_COLUMNS = (

@@ -34,8 +34,9 @@ def text_match(
         hits = hits.where(sa.text("images_fts MATCH :match").bindparams(match=" AND ".join(terms)))
         if before_id is not None:
             hits = hits.where(sa.column("rowid") < before_id)
-        if limit is not None:
-            hits = hits.order_by(sa.column("rowid").desc()).limit(limit)
+        if limit is not None:  # cut short only after leaving out the (few) images in the trash
+            trashed = sa.select(images.c.id).where(images.c.deleted_at.is_not(None))
+            hits = hits.where(sa.column("rowid").not_in(trashed)).order_by(sa.column("rowid").desc()).limit(limit)
         return images.c.id.in_(hits)
     # MySQL/MariaDB: the FULLTEXT index in boolean mode, every word required.
     terms = [f"+{word}" for word in words[:-1]] + [f"+{words[-1]}*"]

@@ -211,7 +211,12 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_text,
         "EventBridge bus that retries are published to on AWS. Empty: the local event bus.",
     ),
-    Setting("GEMINI_API_KEY", "", _optional_text, "Google Gemini API key. Empty: caption jobs fail and say so."),
+    Setting(
+        "GEMINI_API_KEY",
+        "",
+        _optional_text,
+        "Google Gemini API key. Empty: captions wait until a provider is configured.",
+    ),
     Setting(
         "GEMINI_API_KEY_SECRET_ARN",
         "",
@@ -332,6 +337,12 @@ SETTINGS: tuple[Setting, ...] = (
         "A job still rate-limited this long after it was queued fails (raise the quota, then retry it).",
     ),
     Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Local worker: thumbnail jobs run at once."),
+    Setting(
+        "TRASH_RETENTION_DAYS",
+        "30",
+        _bounded_float(0.01, 3650),
+        "Deleted images stay in the trash this long (restorable), then the sweeper deletes them for good.",
+    ),
 )
 
 
@@ -395,6 +406,7 @@ class Settings:
     job_retry_max_seconds: float = 900.0
     job_retry_window_hours: float = 24.0
     worker_threads: int = 2
+    trash_retention_days: float = 30.0
 
     @property
     def max_upload_bytes(self) -> int:

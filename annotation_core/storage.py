@@ -6,6 +6,8 @@ import functools
 import os
 import tempfile
 import time
+import unicodedata
+from email.utils import encode_rfc2231
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +32,18 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def url(self, key: str) -> str: ...
+    def url(self, key: str, download_name: str | None = None) -> str: ...
+
+
+def attachment(filename: str) -> str:
+    """A `Content-Disposition` that saves the object as `filename` (RFC 6266): an ASCII `filename` for old
+    clients, and the exact name as UTF-8 in `filename*` (RFC 5987) when it holds anything else."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = "".join("_" if char in '"\\' or not char.isprintable() else char for char in ascii_name).strip()
+    value = f'attachment; filename="{ascii_name or "download"}"'
+    if ascii_name != filename:
+        value += f"; filename*={encode_rfc2231(filename, 'utf-8')}"
+    return value
 
 
 class LocalFolderStore:
@@ -72,8 +85,9 @@ class LocalFolderStore:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
-    def url(self, key: str) -> str:
-        return f"{self.url_prefix}/{key}"
+    def url(self, key: str, download_name: str | None = None) -> str:
+        """The media route's link; with `download_name` it answers as an attachment of the stored file name."""
+        return f"{self.url_prefix}/{key}" + ("?download=1" if download_name else "")
 
 
 class S3Store:
@@ -131,10 +145,12 @@ class S3Store:
         except (BotoCoreError, ClientError) as error:
             raise StorageError(f"Could not delete {key} from s3://{self.bucket}: {error}") from error
 
-    def url(self, key: str) -> str:
-        return self._signed(key, int(time.time() // self.URL_REUSE_SECONDS))
+    def url(self, key: str, download_name: str | None = None) -> str:
+        """A presigned GET; with `download_name`, S3 answers with a Content-Disposition that saves it so."""
+        return self._signed(key, download_name, int(time.time() // self.URL_REUSE_SECONDS))
 
-    def _sign(self, key: str, _window: int) -> str:
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.URL_SECONDS
-        )
+    def _sign(self, key: str, download_name: str | None, _window: int) -> str:
+        params = {"Bucket": self.bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = attachment(download_name)
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=self.URL_SECONDS)

@@ -42,6 +42,12 @@ class StoredUpload:
 QUOTA_WINDOW = timedelta(hours=1)
 
 
+class UploadConflictError(AnnotationError):
+    """The upload cannot be stored right now because of what is happening to the same image."""
+
+    http_status = 409
+
+
 def check_upload_quota(services: Services, user_id: int, files: int) -> None:
     """Refuse (429) `files` more uploads when the user would pass UPLOADS_PER_HOUR in the last hour.
 
@@ -78,7 +84,7 @@ def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | N
     same bytes."""
     existing = services.repository.find_by_sha256(upload.sha256)
     if existing is not None:
-        return StoredUpload(existing, duplicate=True)
+        return StoredUpload(_out_of_the_trash(services, existing), duplicate=True)
     key = f"uploads/{uuid.uuid4().hex}.{upload.info.extension}"
     new = NewImage(
         key,
@@ -97,7 +103,7 @@ def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | N
         existing = services.repository.find_by_sha256(upload.sha256)
         if existing is None:
             raise
-        return StoredUpload(existing, duplicate=True)
+        return StoredUpload(_out_of_the_trash(services, existing), duplicate=True)
     try:
         services.originals.save(key, upload.data, upload.info.mime_type)
     except AnnotationError:
@@ -107,6 +113,15 @@ def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | N
         services.announcer.uploaded(record.id)
     log.info("stored upload image=%s key=%s size=%d", record.id, key, len(upload.data), extra={"image_id": record.id})
     return StoredUpload(record, duplicate=False)
+
+
+def _out_of_the_trash(services: Services, record: ImageRecord) -> ImageRecord:
+    """The same bytes uploaded again bring an image in the trash back (its id, caption and edits with it)."""
+    if record.deleted_at is None:
+        return record
+    if not services.repository.restore([record.id]):
+        raise UploadConflictError("The same photo is being deleted from the trash right now; upload it again soon.")
+    return services.repository.get(record.id)
 
 
 def clean_filename(filename: str | None) -> str:

@@ -96,6 +96,7 @@ CREATE TABLE images (
 	has_location BOOL, 
 	latitude DOUBLE, 
 	longitude DOUBLE, 
+	deleted_at DATETIME(6), 
 	PRIMARY KEY (id), 
 	UNIQUE (original_key), 
 	UNIQUE (sha256), 
@@ -105,6 +106,8 @@ CREATE TABLE images (
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 CREATE INDEX ix_images_caption_status ON images (caption_status);
+
+CREATE INDEX ix_images_deleted_at ON images (deleted_at);
 
 CREATE FULLTEXT INDEX ix_images_fulltext ON images (caption, alt_text, tags, text_in_image, edited_caption, edited_alt_text, edited_tags, filename);
 

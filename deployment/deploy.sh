@@ -86,6 +86,7 @@ CFG_LOG_LEVEL=INFO
 CFG_LOG_RETENTION_DAYS=14
 CFG_JOB_LEASE_SECONDS=90
 CFG_JOB_MAX_ATTEMPTS=5
+CFG_TRASH_RETENTION_DAYS=30
 CFG_LAMBDA_CONCURRENCY_LIMIT=10
 CFG_MAX_UPLOAD_MB=20
 CFG_DB_ENGINE_VERSION=8.4
@@ -538,6 +539,7 @@ deploy() {
     "LogLevel=${CFG_LOG_LEVEL}" \
     "JobLeaseSeconds=${CFG_JOB_LEASE_SECONDS}" \
     "JobMaxAttempts=${CFG_JOB_MAX_ATTEMPTS}" \
+    "TrashRetentionDays=${CFG_TRASH_RETENTION_DAYS}" \
     "FunctionConcurrencyLimit=$concurrency_limit" \
     "LogRetentionDays=${CFG_LOG_RETENTION_DAYS}" \
     "AlarmEmail=${CFG_ALARM_EMAIL}"

@@ -34,6 +34,7 @@ from annotation_core.logs import configure_logging
 from annotation_core.records import Job
 from annotation_core.settings import load_settings
 from annotation_core.sweeper import LOST_EVENT_SECONDS, SweepResult, sweep
+from annotation_core.trash import purge_expired
 from lambda_functions.annotation_lambda.lambda_function import caption_work
 from lambda_functions.thumbnail_lambda.lambda_function import thumbnail_work
 
@@ -150,6 +151,7 @@ class LocalWorker:
     def _sweep_once(self, lost_after: float) -> None:
         try:
             result = self.sweep(lost_after)
+            purge_expired(self.services)
             self._next_sweep_in = _seconds_until(result.next_attempt_at)
         except Exception:  # the database may be briefly unavailable; try again soon
             log.exception("sweep failed")

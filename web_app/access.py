@@ -30,7 +30,9 @@ def init_app(app: Flask) -> None:
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked below, once the caller is known
     csrf.init_app(app)
     app.before_request(guard)
-    app.context_processor(lambda: {"Permission": Permission, "can": can, "can_change": can_change})
+    app.context_processor(
+        lambda: {"Permission": Permission, "can": can, "can_change": can_change, "change_scope": change_scope}
+    )
 
 
 def guard():
@@ -61,6 +63,12 @@ def can_change(uploaded_by: int | None) -> bool:
     """May the caller change (retry, delete, edit) an image uploaded by `uploaded_by`?"""
     scope = scope_of(current_user.permissions, Permission.CHANGE_IMAGES)
     return scope is Scope.ALL or (scope is Scope.OWN and uploaded_by is not None and uploaded_by == current_user.id)
+
+
+def change_scope() -> str:
+    """Which images the caller may change, for the pages' scripts: "all", "own" or "none"."""
+    scope = scope_of(current_user.permissions, Permission.CHANGE_IMAGES)
+    return "none" if scope is None else scope.value
 
 
 def owner_filter(need: Permission) -> int | None:

@@ -1,4 +1,5 @@
-"""The JSON API: list and search images, read one, retry its failed jobs, delete it; and its OpenAPI file."""
+"""The JSON API: list and search images, read one, retry, regenerate, edit; move many to the trash and back, or
+delete one for good; and its OpenAPI file."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from typing import Any
 from flask import Blueprint, request
 
 from annotation_core.caption_edits import check_edit, save_edit
-from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
+from annotation_core.image_actions import (
+    delete_image,
+    regenerate_caption,
+    regenerate_captions,
+    retry_failed,
+    retry_image,
+)
 from annotation_core.media_types import IMAGE_TYPES
+from annotation_core.trash import move_to_trash, restore_from_trash
 from web_app.access import owner_filter
-from web_app.listing import BadQueryError, load_page, parse_ids, parse_query
+from web_app.listing import MAX_LIMIT, BadQueryError, load_page, parse_ids, parse_query
 from web_app.permissions import Permission
 from web_app.presenters import image_json
 from web_app.services import services
@@ -60,19 +68,49 @@ def retry(image_id: int):
 def retry_many():
     """Retry failed jobs: of the images in `{"ids": [...]}`, or of every failed image (no body, or no ids);
     a member's own images only."""
-    body = request.get_json(silent=True) if request.content_length else {}
-    if not isinstance(body, dict):
-        raise BadQueryError('Send a JSON object: {"ids": [3, 5, 9]}, or nothing to retry every failed image.')
-    ids = body.get("ids")
-    if ids is not None and not (
-        isinstance(ids, list) and 0 < len(ids) <= 100 and all(type(i) is int and 0 < i < 2**63 for i in ids)
-    ):
-        raise BadQueryError("ids must be a list of 1 to 100 image ids.")
+    ids = _ids_in_body(required=False)
     reset = retry_failed(services(), ids, uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
     jobs = {"thumbnail": 0, "caption": 0}
     for _image_id, job in reset:
         jobs[str(job)] += 1
     return {"images": sorted({image_id for image_id, _job in reset}, reverse=True), "jobs": jobs}, 202
+
+
+@bp.post("/images/delete")
+def trash_many():
+    """Move the images in `{"ids": [...]}` to the trash (a member's own only); undo with /api/images/restore."""
+    moved = move_to_trash(services(), _ids_in_body(), uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
+    return {"images": moved}
+
+
+@bp.post("/images/restore")
+def restore_many():
+    """Bring the images in `{"ids": [...]}` back from the trash, as they were (a member's own only)."""
+    return {
+        "images": restore_from_trash(services(), _ids_in_body(), uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
+    }
+
+
+@bp.post("/images/caption")
+def regenerate_many():
+    """Ask the model again for the captions of the images in `{"ids": [...]}` (a member's own only); those
+    being written right now are listed as busy."""
+    queued, busy = regenerate_captions(services(), _ids_in_body(), uploaded_by=owner_filter(Permission.CHANGE_IMAGES))
+    return {"images": queued, "busy": busy}, 202
+
+
+def _ids_in_body(*, required: bool = True) -> list[int] | None:
+    """The `ids` of a JSON body `{"ids": [3, 5, 9]}` (1 to MAX_LIMIT image ids); None when optional and absent."""
+    body = request.get_json(silent=True) if request.content_length else {}
+    if not isinstance(body, dict):
+        hint = "" if required else ", or nothing to retry every failed image"
+        raise BadQueryError(f'Send a JSON object: {{"ids": [3, 5, 9]}}{hint}.')
+    ids = body.get("ids")
+    if ids is None and not required:
+        return None
+    if not (isinstance(ids, list) and 0 < len(ids) <= MAX_LIMIT and all(type(i) is int and 0 < i < 2**63 for i in ids)):
+        raise BadQueryError(f"ids must be a list of 1 to {MAX_LIMIT} image ids.")
+    return ids
 
 
 @bp.patch("/images/<int:image_id>")

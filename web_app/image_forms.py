@@ -1,11 +1,14 @@
-"""The pages' forms: retry an image's jobs, retry every failed image, delete an image (CSRF field `csrf_token`)."""
+"""The pages' forms: retry an image's jobs, retry every failed image, move an image to the trash and back
+(CSRF field `csrf_token`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 
 from annotation_core.caption_edits import check_edit, parse_tag_list, save_edit
-from annotation_core.image_actions import delete_image, regenerate_caption, retry_failed, retry_image
+from annotation_core.errors import ImageNotFoundError
+from annotation_core.image_actions import regenerate_caption, retry_failed, retry_image
+from annotation_core.trash import move_to_trash, restore_from_trash
 from web_app.access import owner_filter
 from web_app.permissions import Permission
 from web_app.services import services
@@ -65,7 +68,17 @@ def retry_all_failed():
 
 @bp.post("/<int:image_id>/delete")
 def delete(image_id: int):
-    """Delete the image, its original and its thumbnail, then go back to the gallery."""
-    record = delete_image(services(), image_id)
-    flash(f"Deleted {record.filename}.", "success")
+    """Move the image to the trash, then go back to the gallery, whose message offers to undo it."""
+    record = services().repository.get(image_id)
+    move_to_trash(services(), [image_id])  # the gate has checked the caller may change this image
+    flash({"text": f"Moved {record.filename} to the trash.", "restore": image_id}, "trashed")
     return redirect(url_for("pages.gallery"))
+
+
+@bp.post("/<int:image_id>/restore")
+def restore(image_id: int):
+    """Bring the image back from the trash and show it."""
+    if not restore_from_trash(services(), [image_id], uploaded_by=owner_filter(Permission.CHANGE_IMAGES)):
+        raise ImageNotFoundError(f"No image with id {image_id} is in the trash.")
+    flash("Restored it from the trash.", "success")
+    return redirect(url_for("pages.image_detail", image_id=image_id))

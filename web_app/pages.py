@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, request
 from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_CAPTION
 from annotation_core.media_types import IMAGE_TYPES, SUPPORTED_NAMES
 from annotation_core.records import Job, JobState
+from web_app.days import day_groups
 from web_app.listing import DEFAULT_LIMIT, GalleryQuery, load_page, parse_query
 from web_app.presenters import exposure_text, human_size, image_json
 from web_app.services import services
@@ -26,18 +27,32 @@ def exposure_filter(image: dict) -> str | None:
     return exposure_text(image)
 
 
+@bp.app_context_processor
+def upload_context() -> dict:
+    """The one list of accepted types, for the picker, the upload tray's check and the hint; and a way for the
+    base template to count captions waiting for a provider (only the pages that show photos ask)."""
+    return {
+        "upload_types": {
+            "mime_types": ",".join(image_type.mime_type for image_type in IMAGE_TYPES),
+            "names": SUPPORTED_NAMES,
+            "max_bytes": services().settings.max_upload_bytes,
+        },
+        "captions_waiting": lambda: services().repository.waiting_for_setup(Job.CAPTION),
+    }
+
+
 @bp.get("/")
 def index():
     """Upload page; the newest photos below it fill in live while uploads run."""
     page = load_page(GalleryQuery(limit=LATEST_ON_UPLOAD_PAGE))
+    images = [image_json(record, services()) for record in page.records]
     return render_template(
         "index.html",
         settings=services().settings,
-        # The one list of accepted types, for the picker, the script's check and the hint.
-        mime_types=",".join(image_type.mime_type for image_type in IMAGE_TYPES),
         accept=",".join([t.mime_type for t in IMAGE_TYPES] + [f".{t.extension}" for t in IMAGE_TYPES]),
         type_names=SUPPORTED_NAMES,
-        images=[image_json(record, services()) for record in page.records],
+        images=images,
+        days=day_groups(images),
         next_cursor=page.next_cursor,
     )
 
@@ -47,9 +62,11 @@ def gallery():
     """Newest first by upload or date taken (`sort`), searchable (`q`), filterable (`status`), paged by `cursor`."""
     query = parse_query(request.args)
     page = load_page(query)
+    images = [image_json(record, services()) for record in page.records]
     return render_template(
         "gallery.html",
-        images=[image_json(record, services()) for record in page.records],
+        images=images,
+        days=day_groups(images),
         next_cursor=page.next_cursor,
         query=query,
         first_page=query.first_page,

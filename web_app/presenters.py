@@ -60,6 +60,7 @@ def image_json(record: ImageRecord, services: Services) -> dict[str, Any]:
         "preview_height": record.preview_height,
         "placeholder": record.placeholder,
         "original_url": services.originals.url(record.original_key) if may_see_original else None,
+        "download_url": services.originals.url(record.original_key, record.filename) if may_see_original else None,
         "thumbnail_error": record.thumbnail_error,
         "caption_error": record.caption_error,
         "thumbnail_attempts": record.thumbnail_attempts,

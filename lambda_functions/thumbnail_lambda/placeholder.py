@@ -14,11 +14,15 @@ from PIL import Image
 from thumbhash import rgba_to_thumb_hash
 
 ENCODED_SIZE = 32
+CHECKERBOARD_GREY = (232, 232, 232, 255)
 
 
 def thumbhash_of(image: Image.Image) -> str:
-    """The base64 ThumbHash of `image` (opaque RGB or L; its alpha channel, if any, is ignored)."""
-    small = image.convert("RGB")
+    """The base64 ThumbHash of `image` (RGB, L or RGBA). Transparency is flattened onto the light grey that the
+    pages' checkerboard averages to: the encoder's alpha path is broken (thumbhash 0.1.2 fails on it)."""
+    small = image.convert("RGBA")
     small.thumbnail((ENCODED_SIZE, ENCODED_SIZE), Image.Resampling.BILINEAR)
-    rgba = list(small.convert("RGBA").tobytes())
+    if image.mode == "RGBA":
+        small = Image.alpha_composite(Image.new("RGBA", small.size, CHECKERBOARD_GREY), small)
+    rgba = list(small.tobytes())
     return base64.b64encode(bytes(rgba_to_thumb_hash(small.width, small.height, rgba))).decode("ascii")

@@ -60,7 +60,8 @@ def make_renditions(
     """Decode `data` once, at the smallest scale that covers the preview, and make every rendition from that;
     the grid image comes from the preview (over 5x larger by default, so it stays sharp)."""
     box = (max(preview_size, grid_box[0]), max(preview_size, grid_box[1]))
-    decoded = decode_to_fit(data, box, max_pixels, draft_ratio=1.0)
+    # WebP keeps transparency (pages show it on a checkerboard); JPEG has none, so it is flattened onto white.
+    decoded = decode_to_fit(data, box, max_pixels, draft_ratio=1.0, keep_alpha=image_format == "webp")
     preview = decoded.image
     preview.thumbnail((preview_size, preview_size), reducing_gap=2.0)
     grid = preview.copy()

@@ -30,7 +30,7 @@ class LiveServer:
 
     url: str
     worker: LocalWorker
-    gemini: FakeGemini
+    gemini: FakeGemini | None  # None: no caption provider configured
 
     @property
     def services(self):
@@ -63,10 +63,10 @@ class ConsoleLog:
 
 
 def screenshot(page, name: str) -> Path:
-    """Save a viewport screenshot to docs/screenshots/ (the README shows them); keep each small."""
+    """Save a viewport screenshot to docs/screenshots/ (the README shows them); keep each small (photos: .jpg)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), **({"quality": 80} if name.endswith(".jpg") else {}))
     assert path.stat().st_size < 300_000, f"{name} is {path.stat().st_size} bytes; keep screenshots under 300 KB"
     return path
 
@@ -78,6 +78,11 @@ def sign_in(page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+def card(page, name: str):
+    """The tile of the photo uploaded as `name` (tiles show the caption, not the file name)."""
+    return page.locator(f'#gallery .card[data-filename="{name}"]')
 
 
 def expect(target, *args, **kwargs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,36 +42,48 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+@contextmanager
+def serving(settings: Settings, gemini: FakeGemini | None) -> Iterator[LiveServer]:
+    """The app with `settings` on a real threaded HTTP server on 127.0.0.1, with its job worker."""
     from web_app.app import create_app
 
+    services = bootstrap(settings, migrate=True)
+    app = create_app(services=services)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app.extensions["local_worker"], gemini)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        app.extensions["local_worker"].stop()
+        services.close()
+
+
+def live_settings(data_dir: Path, **overrides) -> Settings:
+    """What the browser tests' servers share: small uploads, fast hashing, the known admin password."""
+    values = dict(
+        data_dir=str(data_dir),
+        max_upload_mb=1,
+        thumbnail_width=256,
+        thumbnail_height=256,
+        worker_threads=4,
+        admin_password=ADMIN_PASSWORD,
+        **FAST_HASHING,
+    )
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     with FakeGemini(caption=CAPTION) as gemini:
         gemini.alt_text = CAPTION
-        settings = Settings(
-            data_dir=str(tmp_path_factory.mktemp("live") / "data"),
-            gemini_api_key="test-key",
-            gemini_base_url=gemini.base_url,
-            max_upload_mb=1,
-            thumbnail_width=256,
-            thumbnail_height=256,
-            worker_threads=4,
-            admin_password=ADMIN_PASSWORD,
-            **FAST_HASHING,
-        )
-        services = bootstrap(settings, migrate=True)
-        app = create_app(services=services)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-        thread.start()
-        try:
-            yield LiveServer(f"http://127.0.0.1:{server.server_port}", app.extensions["local_worker"], gemini)
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
-            app.extensions["local_worker"].stop()
-            services.close()
+        data = tmp_path_factory.mktemp("live") / "data"
+        settings = live_settings(data, gemini_api_key="test-key", gemini_base_url=gemini.base_url)
+        with serving(settings, gemini) as server:
+            yield server
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_an_invited_viewer_chooses_a_password_and_sees_no_originals(page, browse
         viewer.goto(f"/images/{image_id}")
         expect(viewer.locator(".original img")).to_have_attribute("src", re.compile(r"^/media/thumbnails/"))
         assert viewer.locator('a[href*="/media/images/"], img[src*="/media/images/"]').count() == 0
-        expect(viewer.get_by_role("button", name="Delete image")).to_have_count(0)
+        expect(viewer.get_by_role("button", name="Move to trash")).to_have_count(0)
     finally:
         context.close()
     assert console.errors == []

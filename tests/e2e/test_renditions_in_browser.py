@@ -3,10 +3,13 @@ card keeps its height when the image arrives; high-density screens get the previ
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from conftest import ADMIN_PASSWORD
-from tests.e2e.browser import expect, sign_in
+from tests.e2e.browser import card, expect, sign_in
 from tests.e2e.photos import landscape
 
 pytestmark = pytest.mark.browser
@@ -17,10 +20,6 @@ LOADED = "img => img.complete && img.naturalWidth > 0"
 @pytest.fixture(scope="module")
 def portrait(live_server) -> int:
     return live_server.add_image("tall-renditions.jpg", landscape(60, (1200, 1800)))
-
-
-def card(page, name: str):
-    return page.locator("#gallery .card", has=page.get_by_text(name, exact=True))
 
 
 def card_image(page, name: str):
@@ -98,3 +97,24 @@ def _preview_key(live_server, image_id: int) -> str:
 
 def _original_key(live_server, image_id: int) -> str:
     return live_server.services.repository.get(image_id).original_key
+
+
+def test_a_transparent_photo_shows_a_neutral_checkerboard_through(page, live_server, console):
+    logo = Image.new("RGBA", (400, 400), (20, 90, 200, 255))
+    logo.paste((0, 0, 0, 0), (200, 0, 400, 400))  # the right half is transparent (black underneath)
+    buffer = io.BytesIO()
+    logo.save(buffer, "PNG")
+    live_server.add_image("transparent-logo.png", buffer.getvalue())
+    page.goto("/gallery")
+    img = card_image(page, "transparent-logo.png")
+    page.wait_for_function(LOADED, arg=img.element_handle())
+    page.wait_for_function("img => !img.style.backgroundImage", arg=img.element_handle())  # placeholder gone
+
+    shot = Image.open(io.BytesIO(img.screenshot())).convert("RGB")
+    right = {
+        shot.getpixel((x, y)) for x in range(shot.width * 5 // 8, shot.width - 2) for y in range(2, shot.height - 2)
+    }
+    left = shot.getpixel((shot.width // 4, shot.height // 2))
+    assert {(255, 255, 255), (227, 227, 227)} <= right and (0, 0, 0) not in right, "light checkerboard squares"
+    assert left[2] > 150 and left[0] < 60, f"the opaque half keeps its colour: {left}"
+    assert console.errors == []

@@ -10,7 +10,7 @@ import pytest
 
 from annotation_core.media_types import SUPPORTED_NAMES
 from tests import images
-from tests.e2e.browser import CAPTION, expect, screenshot
+from tests.e2e.browser import CAPTION, card, expect, screenshot
 from tests.e2e.photos import landscape
 
 pytestmark = pytest.mark.browser
@@ -24,10 +24,6 @@ def write(folder, name: str, data: bytes) -> str:
 
 def row(page, name: str):
     return page.locator(".upload", has=page.locator(".upload-name", has_text=re.compile(f"^{re.escape(name)}$")))
-
-
-def card(page, name: str):
-    return page.locator("#gallery .card", has=page.get_by_text(name, exact=True))
 
 
 def throttle_uploads(page, bytes_per_second: int) -> None:
@@ -81,10 +77,13 @@ def test_file_picker_uploads_with_progress_outcomes_and_live_gallery(page, live_
         expect(row(page, "broken.jpg")).to_contain_text(re.compile(r"Refused: broken\.jpg: .*damaged"))
         expect(page.locator("#upload-summary")).to_have_text("4 of 7 stored · 1 already there · 3 refused")
         assert page.locator("#retry-uploads").is_hidden()  # refusals are final: nothing to retry
+        states = page.locator("#upload-list .upload").evaluate_all("rows => rows.map(row => row.dataset.state)")
+        assert states[:3] == ["refused"] * 3, f"refused files are listed first: {states}"
 
-        expect(meadow.locator('[data-job="thumbnail"]')).to_have_text("Thumbnail: completed")
+        expect(meadow.locator('[data-job="thumbnail"]')).to_have_count(0)  # completed: no icon left
         for name in ("meadow.jpg", "river.png"):
-            expect(card(page, name).locator('[data-job="caption"]')).to_have_text("Caption: completed")
+            expect(card(page, name).locator(".state")).to_have_count(0)
+            expect(row(page, name)).to_contain_text("Done: thumbnail and caption are ready.")
             expect(card(page, name).locator(".caption")).to_have_text(CAPTION)
             expect(card(page, name).locator("img")).to_have_attribute("alt", CAPTION)
     finally:
@@ -95,7 +94,7 @@ def test_file_picker_uploads_with_progress_outcomes_and_live_gallery(page, live_
     assert all(request.headers.get("x-csrftoken") for request in uploads)
     assert [bar.get_attribute("value") for bar in row(page, "notes.txt").locator("progress").all()] == ["0"]
     expect(card(page, "harbour.jpg")).to_have_count(1)  # the duplicate did not add a second card
-    names = page.locator("#gallery .card .filename").all_inner_texts()
+    names = page.locator("#gallery .card").evaluate_all("cards => cards.map(card => card.dataset.filename)")
     assert names.index("river.png") < names.index("harbour.jpg") and names.index("meadow.jpg") < names.index(
         "harbour.jpg"
     )

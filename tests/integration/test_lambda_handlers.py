@@ -244,7 +244,11 @@ def test_a_job_left_processing_with_no_event_is_completed_by_the_sweeper(
     web.repository.claim(record.id, Job.CAPTION, 90)  # the caption invocation was killed: no event will come
     shift(engine, record.id, caption_started_at=-91)
 
-    assert job_sweeper.lambda_handler({"source": "aws.scheduler"}, lambda_context) == {"thumbnail": 0, "caption": 1}
+    assert job_sweeper.lambda_handler({"source": "aws.scheduler"}, lambda_context) == {
+        "thumbnail": 0,
+        "caption": 1,
+        "purged": 0,
+    }
 
     assert delivered(sqs, queues[Job.THUMBNAIL]) == []
     [event] = delivered(sqs, queues[Job.CAPTION])
@@ -280,10 +284,12 @@ def test_a_pending_job_whose_upload_event_was_lost_is_announced_after_a_minute(
 ):
     sqs, queues = job_rules
     record = uploaded(web)
-    assert job_sweeper.lambda_handler({}, lambda_context) == {"thumbnail": 0, "caption": 0}, "its event may be near"
+    assert job_sweeper.lambda_handler({}, lambda_context) == {"thumbnail": 0, "caption": 0, "purged": 0}, (
+        "its event may be near"
+    )
     shift(engine, record.id, thumbnail_queued_at=-61, caption_queued_at=-61)
 
-    assert job_sweeper.lambda_handler({}, lambda_context) == {"thumbnail": 1, "caption": 1}
+    assert job_sweeper.lambda_handler({}, lambda_context) == {"thumbnail": 1, "caption": 1, "purged": 0}
     [event] = delivered(sqs, queues[Job.THUMBNAIL])
     assert thumbnail.lambda_handler(event, lambda_context) == {"completed": 1}
 
@@ -293,3 +299,27 @@ def test_lambda_containers_keep_at_most_one_database_connection(lambda_env, lamb
     if lambda_services().engine.dialect.name == "sqlite":
         pytest.skip("SQLite has no connection pool to size")
     assert (pool.size(), pool._max_overflow) == (1, 0)
+
+
+def test_the_sweeper_purges_images_whose_time_in_the_trash_is_over_from_both_buckets(
+    web, lambda_env, lambda_context, engine
+):
+    s3 = lambda_env
+    record = uploaded(web)
+    assert thumbnail.lambda_handler(eventbridge_event(record.original_key), lambda_context) == {"completed": 1}
+    done = web.repository.get(record.id)
+    kept = uploaded(web, images.jpeg((300, 200), color="blue"), "kept.jpg")
+    web.repository.trash([record.id, kept.id])
+    shift(engine, record.id, deleted_at=-31 * 24 * 3600)  # TRASH_RETENTION_DAYS (30) ago, and a day
+
+    assert job_sweeper.lambda_handler({}, lambda_context)["purged"] == 1
+
+    assert web.repository.find(record.id, include_trashed=True) is None
+    assert web.repository.find(kept.id, include_trashed=True) is not None, "still restorable"
+    left = {
+        item["Key"]
+        for bucket in (ORIGINALS, THUMBNAILS)
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    }
+    assert left == {kept.original_key}
+    assert {done.original_key, done.thumbnail_key, done.preview_key}.isdisjoint(left)

@@ -60,7 +60,9 @@ def test_grid_cards_carry_size_srcset_and_placeholder(client, services, worker):
     html = client.get("/gallery").get_data(as_text=True)
     tag = re.search(rf'<li class="card" data-image-id="{image_id}".*?(<img [^>]+>)', html, re.S).group(1)
     assert f'src="{image["thumbnail_url"]}"' in tag
-    assert f'srcset="{image["thumbnail_url"]} 1x, {image["preview_url"]} 2x"' in tag
+    assert f'srcset="{image["thumbnail_url"]} 128w, {image["preview_url"]} 400w"' in tag
+    # The square tile shows this 2:1 photo at the tile's height: it asks for twice the tile's width.
+    assert 'sizes="(min-width: 40rem) 288px, 68vw"' in tag
     assert 'width="128" height="64"' in tag
     assert f'data-placeholder="{image["placeholder"]}"' in tag
 

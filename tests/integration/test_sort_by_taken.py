@@ -68,7 +68,7 @@ def test_the_gallery_page_sorts_by_date_taken_and_keeps_the_sort_in_its_links(cl
     html = client.get("/gallery?sort=taken&limit=2").get_data(as_text=True)
     assert html.index("2024.jpg") < html.index("2023-b.jpg")
     assert '<option value="taken" selected>' in html
-    assert 'rel="next" href="/gallery?cursor=' in html and "sort=taken" in html
+    assert 'rel="next" id="older" href="/gallery?cursor=' in html and "sort=taken" in html
 
 
 def test_a_cursor_only_continues_the_sort_it_was_made_for(client):

@@ -91,7 +91,7 @@ def pages_and_responses(client, worker):
         "/api/openapi.json",
         "/health",
         "/static/style.css",
-        "/static/js/uploader.js",
+        "/static/js/tray.js",
         status["original_url"],
         status["thumbnail_url"],
     ]

@@ -424,6 +424,7 @@ def test_every_parameter_that_stands_for_a_setting_defaults_to_the_settings_defa
             "PreviewSize",
             "ThumbnailFormat",
             "KeepLocation",
+            "TrashRetentionDays",
         )
     } <= set(wired)
     assert ("web", "MaxUploadMb") in wired
@@ -586,7 +587,7 @@ def test_function_environments_name_only_settings_and_pass_secret_arns(templates
         | {"GEMINI_API_KEY_SECRET_ARN", "GEMINI_MODEL_NAME", "GEMINI_PROMPT", "GEMINI_TIMEOUT_SECONDS"}
         | {"OPENAI_API_KEY_SECRET_ARN", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_TIMEOUT_SECONDS"},
         # Both buckets because the settings require them on AWS; the bus it announces due jobs on.
-        "SweeperFunction": common | {"EVENT_BUS_NAME"},
+        "SweeperFunction": common | {"EVENT_BUS_NAME", "TRASH_RETENTION_DAYS"},
     }
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
@@ -825,7 +826,7 @@ def test_the_sweeper_runs_every_minute_one_at_a_time_from_the_thumbnail_image(te
     assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::Scheduler::")]
 
 
-def test_the_sweeper_role_may_read_the_database_secret_and_announce_jobs_only(templates):
+def test_the_sweeper_role_may_read_the_database_secret_announce_jobs_and_purge_the_trash_only(templates):
     role = templates["lambda"]["Resources"]["SweeperFunctionRole"]["Properties"]
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     granted = {}
@@ -834,7 +835,12 @@ def test_the_sweeper_role_may_read_the_database_secret_and_announce_jobs_only(te
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         for action in actions:
             granted[action] = statement["Resource"]
-    assert {action.split(":")[0] for action in granted} == {"logs", "ec2", "secretsmanager", "events"}
+    assert {action.split(":")[0] for action in granted} == {"logs", "ec2", "secretsmanager", "events", "s3"}
+    purged = [(entry["Fn::Sub"][0], entry["Fn::Sub"][1]["Arn"]) for entry in granted["s3:DeleteObject"]]
+    assert purged == [
+        ("${Arn}/uploads/*", imported("app-ImageBucketArn")),
+        ("${Arn}/thumbnails/*", imported("app-ThumbnailBucketArn")),
+    ], "originals and renditions only: the keys the app writes"
     assert granted["secretsmanager:GetSecretValue"] == imported("app-DatabaseSecretArn")
     assert granted["events:PutEvents"]["Fn::Sub"].endswith(":event-bus/default")
     assert granted["logs:PutLogEvents"] == {"Fn::GetAtt": ["SweeperLogGroup", "Arn"]}
@@ -849,6 +855,7 @@ def test_the_sweeper_role_may_read_the_database_secret_and_announce_jobs_only(te
         "ec2:UnassignPrivateIpAddresses",
         "secretsmanager:GetSecretValue",
         "events:PutEvents",
+        "s3:DeleteObject",
     }
 
 

@@ -379,6 +379,7 @@ SETTING_PARAMETERS = {
     "LOG_LEVEL": "LogLevel",
     "JOB_LEASE_SECONDS": "JobLeaseSeconds",
     "JOB_MAX_ATTEMPTS": "JobMaxAttempts",
+    "TRASH_RETENTION_DAYS": "TrashRetentionDays",
     "MAX_UPLOAD_MB": "MaxUploadMb",
 }
 

@@ -168,3 +168,27 @@ def test_an_animation_is_rendered_from_its_first_frame(fmt):
 def test_a_truncated_heic_fails_the_job_with_an_actionable_reason():
     with pytest.raises(JobError, match="upload it again"):
         render(images.truncated_heic())
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_webp_renditions_keep_transparency_and_jpeg_ones_are_flattened_onto_white(mode):
+    picture = Image.new("RGBA", (400, 200), (*BLUE, 255))
+    picture.paste((0, 0, 0, 0), (200, 0, 400, 200))  # the right half is transparent (black underneath)
+    if mode == "LA":
+        picture = picture.convert("LA")
+    elif mode == "P":
+        picture = picture.convert("RGB").quantize(4)
+        picture.info["transparency"] = picture.getpixel((300, 100))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", **({"transparency": picture.info["transparency"]} if mode == "P" else {}))
+
+    webp = render(buffer.getvalue())
+    for encoded in (webp.grid, webp.preview):
+        image = opened(encoded).convert("RGBA")
+        assert image.getpixel((image.width * 3 // 4, image.height // 2))[3] == 0, "transparent stays transparent"
+        assert image.getpixel((image.width // 4, image.height // 2))[3] == 255
+    assert webp.placeholder, "a placeholder (flattened onto light grey) all the same"
+
+    jpeg = opened(render(buffer.getvalue(), "jpeg").grid)
+    assert jpeg.mode in ("RGB", "L")
+    assert near(jpeg.convert("RGB").getpixel((jpeg.width * 3 // 4, jpeg.height // 2)), (255, 255, 255), 8)

@@ -1,17 +1,14 @@
-// Detail page: ask before deleting, and follow the jobs live while they run (e.g. after a retry).
-import { renderTags } from "./cards.js";
+// The page of one photo (what a shared /images/<id> link opens): times in the reader's zone, and the jobs
+// followed live while they run (e.g. after a retry).
+import { renderTags, waitsForProvider } from "./cards.js";
+import { localizeTimes } from "./formats.js";
 import { paintPlaceholders } from "./placeholders.js";
 import { watch } from "./poller.js";
 
 const detail = document.getElementById("detail");
 paintPlaceholders(detail);
+localizeTimes(detail);
 const JOBS = ["thumbnail", "caption"];
-
-for (const form of document.querySelectorAll("form[data-confirm]")) {
-  form.addEventListener("submit", (event) => {
-    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-  });
-}
 
 function field(root, name) {
   return root.querySelector(`[data-field="${name}"]`);
@@ -19,7 +16,7 @@ function field(root, name) {
 
 function render(image) {
   if (image === null) {
-    window.location.assign(detail.querySelector(".back a")?.href ?? "/gallery");
+    window.location.assign(document.querySelector('meta[name="gallery-url"]').content);
     return;
   }
   detail.dataset.status = image.status;
@@ -37,13 +34,18 @@ function render(image) {
   }
   renderTags(detail.querySelector(".original .tags"), image.tags);
   for (const job of JOBS) {
-    const row = detail.querySelector(`tr[data-job="${job}"]`);
+    const row = detail.querySelector(`.job[data-job="${job}"]`);
     const state = image[`${job}_status`];
     const badge = field(row, "state");
     badge.className = `badge badge-${state}`;
     badge.textContent = image[`${job}_state_text`] ?? state;
     field(row, "attempts").textContent = image[`${job}_attempts`];
     field(row, "error").textContent = image[`${job}_error`] || "—";
+  }
+  if (waitsForProvider(image)) document.getElementById("provider-notice")?.removeAttribute("hidden");
+  if (JOBS.some((job) => image[`${job}_status`] === "failed")) {
+    // A "Retrying…" message must not stay above a job that has failed again.
+    for (const flash of document.querySelectorAll(".flash-success")) flash.remove();
   }
   const retryForm = document.getElementById("retry-form"); // absent for those who may not change the image
   if (retryForm) {

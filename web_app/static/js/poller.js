@@ -3,11 +3,13 @@
 const POLL_MS = 1000;
 const BATCH = 100; // the API's limit of ids per request
 const STATUS_URL = document.querySelector('meta[name="status-url"]').content;
-const watched = new Map(); // image id -> callback(image | null)
+const watched = new Map(); // image id -> the callbacks(image | null) of everyone following it (a tile, the tray...)
 let timer = null;
 
 export function watch(imageId, onUpdate) {
-  watched.set(Number(imageId), onUpdate);
+  const id = Number(imageId);
+  if (!watched.has(id)) watched.set(id, new Set());
+  watched.get(id).add(onUpdate);
   schedule();
 }
 
@@ -21,10 +23,11 @@ async function check(ids) {
     if (!response.ok) return;
     const found = new Map((await response.json()).images.map((image) => [image.id, image]));
     for (const id of ids) {
-      const onUpdate = watched.get(id);
-      const image = found.get(id) ?? null; // absent: deleted meanwhile
+      const callbacks = watched.get(id);
+      if (!callbacks) continue;
+      const image = found.get(id) ?? null; // absent: deleted (or moved to the trash) meanwhile
       if (image === null || image.status !== "processing") watched.delete(id);
-      onUpdate(image);
+      for (const onUpdate of callbacks) onUpdate(image);
     }
   } catch {
     // Offline for a moment: the next round asks again.
