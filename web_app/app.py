@@ -16,6 +16,7 @@ if __name__ == "__main__" and not __package__:
 
 import click  # noqa: E402
 from flask import Flask  # noqa: E402
+from flask.cli import ScriptInfo  # noqa: E402
 from werkzeug.routing import IntegerConverter  # noqa: E402
 
 from annotation_core.announcers import LocalAnnouncer  # noqa: E402
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if not settings.public_mode:
         ensure_admin(services, passwords)
     worker = None
-    run_worker = run_worker and click.get_current_context(silent=True) is None
+    run_worker = run_worker and not _in_flask_command()
     if run_worker and isinstance(services.announcer, LocalAnnouncer):  # embedded mode: does a worker run?
         worker = _start_local_worker(services)
         if worker is not None:
@@ -102,6 +103,12 @@ class DatabaseIdConverter(IntegerConverter):
         kwargs.setdefault("min", 1)
         kwargs.setdefault("max", 2**63 - 1)
         super().__init__(url_map, *args, **kwargs)
+
+
+def _in_flask_command() -> bool:
+    """True while a `flask` command runs; other click programs that build the app (mutmut) get a worker."""
+    context = click.get_current_context(silent=True)
+    return context is not None and context.find_object(ScriptInfo) is not None
 
 
 def _start_local_worker(services: Services):

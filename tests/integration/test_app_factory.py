@@ -5,6 +5,9 @@ from __future__ import annotations
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
+import click
+from flask.cli import ScriptInfo
+
 from annotation_core.announcers import LocalAnnouncer
 from annotation_core.bootstrap import bootstrap
 from annotation_core.settings import Settings
@@ -52,3 +55,14 @@ def test_embedded_mode_starts_one_local_worker_per_data_dir(tmp_path, engine):
         assert isinstance(second.extensions["annotation"].announcer, LocalAnnouncer)  # datagrams to it
     finally:
         first.extensions["local_worker"].stop()
+
+
+def test_a_flask_command_starts_no_worker_but_another_click_program_does(tmp_path, engine):
+    def app_built_inside(context_object):
+        with click.Context(click.Command("program"), obj=context_object):
+            return create_app(services=bootstrap(Settings(data_dir=str(tmp_path)), engine=engine))
+
+    assert app_built_inside(ScriptInfo()).extensions["local_worker"] is None  # e.g. `flask users list`
+    worker = app_built_inside(None).extensions["local_worker"]  # e.g. mutmut, which runs pytest inside click
+    assert worker is not None
+    worker.stop()
