@@ -172,3 +172,42 @@ def test_malformed_job_due_events_raise_event_parse_error(detail):
     with pytest.raises(EventParseError) as caught:
         parse_job_targets({"detail-type": JOB_DUE, "source": JOB_SOURCE, "detail": detail})
     assert caught.value.message.startswith("Malformed event")
+
+
+def test_the_smallest_image_id_is_accepted():
+    assert parse_job_targets({"detail-type": JOB_DUE, "detail": {"image_id": 1, "job": "thumbnail"}}) == [
+        JobDue(1, Job.THUMBNAIL)
+    ]
+
+
+def test_a_record_without_an_event_name_is_taken_as_created(notification):
+    del notification["Records"][0]["eventName"]
+    assert parse_job_targets(notification) == [ObjectCreated(BUCKET, KEY)]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (["a list"], "Not an S3 or job event: expected a JSON object, got list."),
+        ({"hello": "world"}, "Not an S3 or job event: expected 'Records' or detail-type 'Object Created' or "),
+        ({"detail-type": "Object Created", "detail": {"object": {"key": "k"}}}, "Malformed event: missing 'bucket'."),
+        ({"Records": ["not a record"]}, "Malformed event: 'str' object has no attribute 'get'."),
+        (
+            {"detail-type": JOB_DUE, "detail": {"image_id": 0, "job": "caption"}},
+            "image_id must be a positive integer, got 0.",
+        ),
+        (
+            {"detail-type": JOB_DUE, "detail": {"image_id": 7, "job": "resize"}},
+            "must be one of thumbnail, caption, got 'resize'.",
+        ),
+        (
+            {"detail-type": JOB_DUE, "detail": {"image_id": 7, "job": "caption", "bucket": 5}},
+            "must be a bucket name, got 5.",
+        ),
+    ],
+    ids=lambda value: str(value)[:40],
+)
+def test_a_refused_event_says_what_was_wrong(event, message):
+    with pytest.raises(EventParseError) as caught:
+        parse_job_targets(event)
+    assert message in caught.value.message

@@ -136,6 +136,63 @@ def test_log_level_error_lists_the_accepted_levels():
         load_settings({"LOG_LEVEL": "LOUD"})
 
 
+# Some of the ranges settings.py enforces, written out: both ends are accepted, one step beyond is refused.
+RANGES = [
+    ("PORT", "1", "65535", "0", "65536", "must be between 1 and 65535"),
+    ("THUMBNAIL_WIDTH", "16", "4096", "15", "4097", "must be between 16 and 4096"),
+    ("PROXY_COUNT", "0", "5", "-1", "6", "must be between 0 and 5"),
+    ("JOB_RETRY_BASE_SECONDS", "0.1", "3600", "0.09", "3600.5", "must be between 0.1 and 3600"),
+    ("SESSION_HOURS", "0.01", "2160", "0.009", "2160.01", "must be between 0.01 and 2160"),
+]
+
+
+@pytest.mark.parametrize(("name", "low", "high", "below", "above", "phrase"), RANGES, ids=[r[0] for r in RANGES])
+def test_a_range_accepts_both_ends_and_refuses_one_step_beyond_saying_the_range(name, low, high, below, above, phrase):
+    field = name.lower()
+    assert getattr(load_settings({name: low}), field) == float(low)
+    assert getattr(load_settings({name: high}), field) == float(high)
+    for outside in (below, above):
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings({name: outside})
+        assert caught.value.message == f"{name}={outside!r} is not valid: {phrase}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("LOG_LEVEL", "LOUD", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("AUTH_MODE", "open", "must be one of password, public"),
+        ("HTTPS_ONLY", "maybe", "must be true or false"),
+        ("GEMINI_BASE_URL", "ftp://x", "must start with http:// or https://"),
+        ("CAPTION_LANGUAGE", "english!", "must be a BCP 47 language tag such as en, de, ja or pt-BR"),
+    ],
+)
+def test_a_refused_value_says_what_would_be_accepted(name, value, reason):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({name: value})
+    assert caught.value.message == f"{name}={value!r} is not valid: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("1", True), (" YES ", True), ("false", False), ("0", False), ("no", False), ("", False)],
+)
+def test_flags_read_the_usual_spellings(raw, expected):
+    assert load_settings({"KEEP_LOCATION": raw}).keep_location is expected
+
+
+def test_language_tags_with_a_region_or_script_are_accepted_and_trimmed():
+    assert load_settings({"CAPTION_LANGUAGE": " pt-BR "}).caption_language == "pt-BR"
+    assert load_settings({"CAPTION_LANGUAGE": "zh-Hant-TW"}).caption_language == "zh-Hant-TW"
+
+
+def test_which_provider_counts_as_configured():
+    assert not Settings().caption_provider_configured  # Gemini without a key
+    assert Settings(gemini_api_key="k").caption_provider_configured
+    assert Settings(caption_provider="openai").caption_provider_configured  # a local server needs no key
+    assert not Settings().public_mode and Settings(auth_mode="public").public_mode
+
+
 @pytest.mark.parametrize("only", ["S3_IMAGE_BUCKET", "S3_THUMBNAIL_BUCKET"])
 def test_s3_buckets_must_be_set_together(only):
     with pytest.raises(ConfigurationError) as caught:
