@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint schema bench backfill clean
+.PHONY: run test lint schema bench backfill mutation clean
 
 run: $(INSTALLED)  ## start the web app and its local worker on http://127.0.0.1:$PORT (default 5000)
 	$(BIN)/gunicorn -c web_app/gunicorn.conf.py "web_app.app:create_app()"
@@ -25,6 +25,9 @@ bench: $(INSTALLED)  ## measure thumbnailing, upload-to-thumbnail latency and ga
 
 backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)
 	$(BIN)/flask --app web_app.app captions backfill $(ARGS)
+
+mutation: $(INSTALLED)  ## mutation testing with mutmut, module by module (MODULES="annotation_core/settings.py ..." to pick)
+	$(BIN)/python -m tests.mutation $(MODULES)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,22 +1,40 @@
 """Mutation testing, one module at a time: `python -m tests.mutation [PATH ...]` (what `make mutation` runs).
 
 mutmut (configured in pyproject's [tool.mutmut]) copies the code to `mutants/`, records which tests reach each
-function, then for every mutant of the module runs only those tests (unit and integration, SQLite only, one
-process per mutant) until one fails. Modules run one after another so a shared machine stays usable; the
-results stay in `mutants/` (`mutmut show NAME` prints a mutant) and the table below is read from them.
+function, then for every mutant runs only those tests (SQLite only, one process per mutant) until one fails.
+Each module is tried against its own tests (below), not the whole suite: a surviving mutant of the job
+lifecycle would otherwise rerun hundreds of web tests. Modules run one after another so a shared machine stays
+usable; each module's verdicts are saved to `mutants/results/` as soon as it is done (mutmut forgets them when
+the test selection changes), and the table is read from there. `mutmut show NAME` prints a mutant.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared core and the two job modules; the local worker and the sweeper entry point are not jobs.
 DEFAULT_PACKAGES = ("annotation_core", "lambda_functions/annotation_lambda", "lambda_functions/thumbnail_lambda")
+RESULTS = ROOT / "mutants" / "results"
+TEST_FOLDERS = ("tests/unit", "tests/integration")
+# Tests that exercise a module beyond the ones named after it (tests/*/test_<module>.py).
+EXTRA_TESTS = {
+    "annotation_core/lifecycle.py": ["tests/integration/test_lambda_handlers.py"],
+    "annotation_core/events.py": ["tests/integration/test_lambda_handlers.py"],
+    "annotation_core/job_store.py": ["tests/integration/test_repository.py", "tests/integration/test_lifecycle.py"],
+    "annotation_core/repository.py": ["tests/integration/test_sort_by_taken.py", "tests/integration/test_trash.py"],
+    "annotation_core/uploads.py": ["tests/unit/test_image_inspection.py", "tests/integration/test_pipeline.py"],
+}
+# pyproject's selection: every unit and integration test but those of the project's files.
+SELECTION = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["pytest_add_cli_args_test_selection"]
 CAUGHT = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
 SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
 
@@ -35,10 +53,47 @@ def mutant_pattern(module: str) -> str:
     return module.removesuffix(".py").replace("/", ".") + ".*"
 
 
+def tests_for(module: str) -> list[str]:
+    """The module's own tests: those named after it plus EXTRA_TESTS, else every test file that imports it."""
+    stem = Path(module).stem
+    named = [f"{folder}/test_{stem}.py" for folder in TEST_FOLDERS if (ROOT / folder / f"test_{stem}.py").exists()]
+    chosen = named + EXTRA_TESTS.get(module, [])
+    if chosen:
+        return chosen
+    dotted = re.compile(rf"\b{re.escape(module.removesuffix('.py').replace('/', '.'))}\b")
+    importers = [
+        str(path.relative_to(ROOT))
+        for folder in TEST_FOLDERS
+        for path in sorted((ROOT / folder).glob("test_*.py"))
+        if f"--ignore={path.relative_to(ROOT)}" not in SELECTION and dotted.search(path.read_text(encoding="utf-8"))
+    ]
+    return importers or SELECTION
+
+
+def run_module(module: str, tests: list[str], max_children: int) -> None:
+    """`mutmut run` for one module's mutants against `tests` (in this process: the selection is set in code)."""
+    import mutmut.configuration as configuration
+
+    # mutmut reads its test selection from pyproject only; narrow it for this module before mutmut starts.
+    configuration._config = dataclasses.replace(configuration.config(), pytest_add_cli_args_test_selection=tests)
+    from mutmut.__main__ import cli
+
+    try:
+        cli(["run", "--max-children", str(max_children), mutant_pattern(module)], standalone_mode=False)
+    finally:
+        meta = ROOT / "mutants" / f"{module}.meta"
+        if meta.exists():
+            saved = RESULTS / f"{module}.json"
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(meta, saved)
+
+
 def tally(module: str) -> dict[str, object]:
-    """Counts for one module from mutmut's results file, with the names of the mutants that survived."""
-    meta = ROOT / "mutants" / f"{module}.meta"
-    codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+    """Counts for one module from its saved verdicts, with the names of the mutants that survived."""
+    saved = RESULTS / f"{module}.json"
+    codes = json.loads(saved.read_text())["exit_code_by_key"] if saved.exists() else {}
+    pattern = mutant_pattern(module).removesuffix("*")
+    codes = {name: code for name, code in codes.items() if name.startswith(pattern)}
     caught = sum(1 for code in codes.values() if code in CAUGHT)
     survivors = sorted(name for name, code in codes.items() if code in SURVIVED)
     tried = caught + len(survivors)
@@ -59,12 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--report-only", action="store_true", help="print the table from the last runs")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 if a module kills fewer (percent)")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child run for one module
     args = parser.parse_args(argv)
     modules = args.modules or default_modules()
-    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    if args.one:
+        run_module(modules[0], tests_for(modules[0]), args.max_children)
+        return 0
     for module in [] if args.report_only else modules:
-        print(f"== {module}", flush=True)
-        subprocess.run([mutmut, "run", "--max-children", str(args.max_children), mutant_pattern(module)], cwd=ROOT)
+        print(f"== {module}: against {' '.join(tests_for(module))}", flush=True)
+        child = [sys.executable, "-m", "tests.mutation", "--one", "--max-children", str(args.max_children), module]
+        subprocess.run(child, cwd=ROOT, check=False)
     rows = [tally(module) for module in modules]
     print(f"\n{'module':<50} {'total':>6} {'killed':>7} {'survived':>9} {'not run':>8} {'killed %':>9}")
     for row in rows:
