@@ -112,6 +112,25 @@ def test_refuses_a_bomb_under_pillows_own_limit_by_our_pixel_limit():
         inspect(images.png_claiming_size(10_000, 5_000), max_pixels=1_000_000)
 
 
+def test_the_pixel_refusals_state_the_size_and_the_limit_in_megapixels():
+    with pytest.raises(ImageTooLargeError) as caught:
+        inspect(images.png_claiming_size(10_000, 5_000), max_pixels=1_000_000)
+    assert caught.value.message == (
+        "The image is 10000×5000 (50 megapixels); the limit is 1 megapixels: scale it down and upload it again."
+    )
+    # Far beyond the limit, Pillow's own bomb check answers first; the user still hears our limit.
+    with pytest.raises(ImageTooLargeError) as caught:
+        inspect(images.png_claiming_size(30_000, 30_000))
+    assert caught.value.message == (
+        "The image has too many pixels (the limit is 100 megapixels): scale it down and upload it again."
+    )
+
+
+def test_one_pixel_over_the_limit_is_refused():
+    with pytest.raises(ImageTooLargeError):
+        inspect(images.image_bytes("PNG", (100, 50)), max_pixels=100 * 50 - 1)
+
+
 # --- the user's file name, kept as data only ---
 
 

@@ -39,7 +39,17 @@ def test_without_retry_after_a_throttle_backs_off_with_the_time_already_waited()
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), (" 7 ", 7.0), ("0", 0.0), (None, None), ("", None), ("soon", None), ("-5", None), ("1.5", None)],
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits: Python reads them as 12, HTTP does not
+    ],
 )
 def test_retry_after_in_delta_seconds(header, seconds):
     assert parse_retry_after(header) == seconds
