@@ -1,0 +1,101 @@
+"""Accepting an upload, below the web tier: the hourly quota and its wording, and the same bytes uploaded again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from annotation_core.bootstrap import bootstrap
+from annotation_core.errors import TooManyRequestsError
+from annotation_core.job_store import utcnow
+from annotation_core.records import Role
+from annotation_core.schema import images as table
+from annotation_core.settings import Settings
+from annotation_core.uploads import check_upload, check_upload_quota, store_upload
+from tests import images
+
+LIMIT = 3
+
+
+@pytest.fixture
+def services(tmp_path, engine):
+    return bootstrap(Settings(data_dir=str(tmp_path / "data"), uploads_per_hour=LIMIT), engine=engine)
+
+
+@pytest.fixture
+def uploader(services) -> int:
+    return services.users.create("uploader", "not-a-real-hash", Role.MEMBER).id
+
+
+def upload(services, user_id: int, shade: int):
+    return store_upload(
+        services, check_upload(services, f"{shade}.jpg", images.jpeg(color=(shade * 40 % 256, 10, 10))), user_id
+    )
+
+
+def refusal(services, user_id: int, files: int) -> TooManyRequestsError:
+    with pytest.raises(TooManyRequestsError) as caught:
+        check_upload_quota(services, user_id, files)
+    return caught.value
+
+
+def test_a_user_may_upload_up_to_the_limit_in_an_hour_and_is_told_when_to_come_back(services, uploader):
+    for shade in range(LIMIT - 1):
+        upload(services, uploader, shade)
+    check_upload_quota(services, uploader, 1)  # the last one allowed
+    upload(services, uploader, 5)
+
+    refused = refusal(services, uploader, 1)
+
+    assert (
+        refused.message
+        == "You may upload 3 images an hour and have uploaded 3 in the last hour: try again in 60 minutes."
+    )
+    assert 3590 < refused.retry_after <= 3600
+    check_upload_quota(services, uploader + 1, LIMIT)  # another user has their own allowance
+
+
+def test_the_wait_runs_until_the_oldest_upload_of_the_hour_leaves_it(services, uploader, engine):
+    ids = [upload(services, uploader, shade).record.id for shade in range(LIMIT)]
+    with engine.begin() as conn:  # the first upload was 59½ minutes ago
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == ids[0])
+            .values(uploaded_at=utcnow() - timedelta(minutes=59, seconds=30))
+        )
+
+    refused = refusal(services, uploader, 1)
+
+    assert refused.message.endswith("try again in 1 minute.")
+    assert 25 < refused.retry_after <= 30
+
+
+def test_more_files_at_once_than_the_limit_allows_wait_a_whole_hour(services, uploader):
+    refused = refusal(services, uploader, LIMIT + 1)
+    assert (
+        refused.message
+        == "You may upload 3 images an hour and have uploaded 0 in the last hour: try again in 60 minutes."
+    )
+    assert refused.retry_after == 3600
+
+
+def test_uploads_older_than_an_hour_do_not_count(services, uploader, engine):
+    for shade in range(LIMIT):
+        upload(services, uploader, shade)
+    with engine.begin() as conn:
+        conn.execute(sa.update(table).values(uploaded_at=utcnow() - timedelta(hours=1, seconds=1)))
+    check_upload_quota(services, uploader, LIMIT)
+
+
+def test_the_same_bytes_again_are_the_same_image_even_from_the_trash(services, uploader):
+    first = upload(services, uploader, 7)
+    again = upload(services, uploader, 7)
+    assert (first.duplicate, again.duplicate, again.record.id) == (False, True, first.record.id)
+    assert services.repository.trash([first.record.id]) == [first.record.id]
+
+    back = upload(services, uploader, 7)
+
+    assert (back.duplicate, back.record.id, back.record.deleted_at) == (True, first.record.id, None)
+    assert services.repository.get(first.record.id).deleted_at is None
