@@ -105,7 +105,10 @@ def test_a_permanent_error_fails_at_once_with_its_reason(runner, services, image
 
 def test_an_unexpected_exception_fails_the_job_instead_of_leaving_it_processing(runner, services, image):
     assert run(runner, image, raising(KeyError("bug"))) == "failed"
-    assert "Unexpected KeyError" in row(services, image).caption_error
+    assert row(services, image).caption_error == (
+        "Unexpected KeyError while making the caption: retry it, and report it if it fails again."
+    )
+    assert row(services, image).caption_status is JobState.FAILED
 
 
 def test_a_transient_error_puts_the_job_back_with_a_backoff(runner, services, image):
@@ -205,6 +208,25 @@ def test_a_lost_claim_undoes_what_the_work_wrote_when_the_image_is_gone(runner, 
 
     assert run(runner, image, work_then_delete, Job.THUMBNAIL) == "lost"
     assert undone == [True]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        JobError("Not an image."),
+        RetryLaterError("Gemini is unavailable (503)."),
+        RetryLaterError("429", retry_after=1, throttled=True),
+        ProviderNotConfiguredError("set GEMINI_API_KEY."),
+    ],
+    ids=["failed", "retry", "throttled", "waiting"],
+)
+def test_a_claim_lost_while_the_work_failed_is_reported_lost(runner, services, image, error):
+    def delete_then_raise(job):
+        services.repository.delete(job.record.id)  # the image was deleted while its job ran
+        raise error
+
+    assert run(runner, image, delete_then_raise) == "lost"
+    assert services.repository.find(image.id, include_trashed=True) is None
 
 
 def test_a_lost_claim_keeps_the_objects_of_a_job_taken_over(runner, services, image, engine):
