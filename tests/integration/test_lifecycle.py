@@ -153,6 +153,25 @@ def test_rate_limits_do_not_use_up_attempts(runner, services, image, engine):
     assert row(services, image).caption_attempts == 1
 
 
+def test_a_rate_limited_job_waits_as_asked_or_by_how_long_it_has_waited(runner, services, image, engine):
+    before = utcnow()
+    assert run(runner, image, raising(RetryLaterError("429", retry_after=100, throttled=True))) == "retry"
+    # random_fraction=1: the wait asked for plus half again
+    assert timedelta(seconds=149) < row(services, image).caption_next_attempt_at - before < timedelta(seconds=151)
+    with engine.begin() as conn:  # queued 100 s ago, no wait asked for: half the time waited, at least the base
+        conn.execute(sa.update(table).values(caption_queued_at=utcnow() - timedelta(seconds=100)))
+    make_due(engine, image.id, Job.CAPTION)
+    before = utcnow()
+    assert run(runner, image, raising(RetryLaterError("429", throttled=True))) == "retry"
+    assert timedelta(seconds=49) < row(services, image).caption_next_attempt_at - before < timedelta(seconds=51)
+
+
+def test_a_job_rate_limited_just_past_the_window_fails(runner, services, image, engine):
+    with engine.begin() as conn:
+        conn.execute(sa.update(table).values(caption_queued_at=utcnow() - timedelta(hours=1, seconds=0.5)))
+    assert run(runner, image, raising(RetryLaterError("Quota exceeded.", throttled=True))) == "failed"
+
+
 def test_a_job_rate_limited_longer_than_the_window_fails(runner, services, image, engine):
     with engine.begin() as conn:
         conn.execute(sa.update(table).values(caption_queued_at=utcnow() - timedelta(hours=1, minutes=1)))
