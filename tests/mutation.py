@@ -108,12 +108,27 @@ def tally(module: str) -> dict[str, object]:
     }
 
 
+def print_markdown(rows: list[dict[str, object]]) -> None:
+    """The table for docs/reliability.md, then each surviving mutant's changed lines (from `mutmut show`)."""
+    print("| module | mutants | killed | survived | killed % |\n| --- | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        percent = "-" if row["percent"] is None else f"{row['percent']:.1f}"
+        print(f"| `{row['module']}` | {row['total']} | {row['killed']} | {row['survived']} | {percent} |")
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    for row in rows:
+        for name in row["survivors"]:
+            shown = subprocess.run([mutmut, "show", name], cwd=ROOT, capture_output=True, text=True).stdout
+            changed = [line for line in shown.splitlines() if line[:1] in "-+" and line[:3] not in ("---", "+++")]
+            print(f"\n- `{name}`\n\n  ```diff\n" + "\n".join(f"  {line}" for line in changed) + "\n  ```")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.split("\n")[0])
     parser.add_argument("modules", nargs="*", help="files to mutate (default: the core and both job modules)")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--report-only", action="store_true", help="print the table from the last runs")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 if a module kills fewer (percent)")
+    parser.add_argument("--markdown", action="store_true", help="Markdown, with survivors' changes")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child run for one module
     args = parser.parse_args(argv)
     modules = args.modules or default_modules()
@@ -125,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         child = [sys.executable, "-m", "tests.mutation", "--one", "--max-children", str(args.max_children), module]
         subprocess.run(child, cwd=ROOT, check=False)
     rows = [tally(module) for module in modules]
+    if args.markdown:
+        print_markdown(rows)
+        return 0
     print(f"\n{'module':<50} {'total':>6} {'killed':>7} {'survived':>9} {'not run':>8} {'killed %':>9}")
     for row in rows:
         percent = "-" if row["percent"] is None else f"{row['percent']:.1f}"
