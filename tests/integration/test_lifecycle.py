@@ -300,6 +300,7 @@ def test_the_lambda_deadline_is_the_sooner_of_the_invocation_and_the_lease():
     now = time.monotonic()
     assert 9 < lambda_deadline(Context(15_000), lease_seconds=90) - now < 10.5  # 15 s left, 5 s kept to record
     assert 84 < lambda_deadline(Context(900_000), lease_seconds=90) - now < 85.5
+    assert 894.9 < lambda_deadline(Context(900_000), lease_seconds=3600) - now < 895.5  # milliseconds, not more
 
 
 def make_due(engine, image_id: int, job: Job) -> None:
