@@ -26,8 +26,8 @@ bench: $(INSTALLED)  ## measure thumbnailing, upload-to-thumbnail latency and ga
 backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)
 	$(BIN)/flask --app web_app.app captions backfill $(ARGS)
 
-mutation: $(INSTALLED)  ## mutation testing with mutmut, module by module (MODULES="annotation_core/settings.py ..." to pick)
-	$(BIN)/python -m tests.mutation $(MODULES)
+mutation: $(INSTALLED)  ## mutation testing with mutmut, module by module (MODULES="annotation_core/settings.py ..." to pick; ARGS=--survivors)
+	$(BIN)/python -m tests.mutation $(ARGS) $(MODULES)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -70,8 +69,9 @@ def tests_for(module: str) -> list[str]:
     return importers or SELECTION
 
 
-def run_module(module: str, tests: list[str], max_children: int) -> None:
-    """`mutmut run` for one module's mutants against `tests` (in this process: the selection is set in code)."""
+def run_module(module: str, tests: list[str], max_children: int, names: list[str]) -> None:
+    """`mutmut run` for one module's mutants (or just `names`) against `tests`, in this process: the test
+    selection is set in code. Verdicts are merged into the module's saved ones."""
     import mutmut.configuration as configuration
 
     # mutmut reads its test selection from pyproject only; narrow it for this module before mutmut starts.
@@ -79,13 +79,16 @@ def run_module(module: str, tests: list[str], max_children: int) -> None:
     from mutmut.__main__ import cli
 
     try:
-        cli(["run", "--max-children", str(max_children), mutant_pattern(module)], standalone_mode=False)
+        cli(["run", "--max-children", str(max_children), *(names or [mutant_pattern(module)])], standalone_mode=False)
     finally:
         meta = ROOT / "mutants" / f"{module}.meta"
         if meta.exists():
             saved = RESULTS / f"{module}.json"
+            codes = json.loads(saved.read_text())["exit_code_by_key"] if saved.exists() else {}
+            fresh = json.loads(meta.read_text())["exit_code_by_key"]
+            codes.update({name: code for name, code in fresh.items() if code is not None})
             saved.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(meta, saved)
+            saved.write_text(json.dumps({"exit_code_by_key": codes}, indent=1, ensure_ascii=False))
 
 
 def tally(module: str) -> dict[str, object]:
@@ -129,15 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="print the table from the last runs")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 if a module kills fewer (percent)")
     parser.add_argument("--markdown", action="store_true", help="Markdown, with survivors' changes")
+    parser.add_argument("--survivors", action="store_true", help="try again only the mutants that survived last time")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child run for one module
     args = parser.parse_args(argv)
     modules = args.modules or default_modules()
     if args.one:
-        run_module(modules[0], tests_for(modules[0]), args.max_children)
+        names = tally(modules[0])["survivors"] if args.survivors else []
+        if args.survivors and not names:
+            return 0
+        run_module(modules[0], tests_for(modules[0]), args.max_children, names)
         return 0
     for module in [] if args.report_only else modules:
         print(f"== {module}: against {' '.join(tests_for(module))}", flush=True)
         child = [sys.executable, "-m", "tests.mutation", "--one", "--max-children", str(args.max_children), module]
+        child += ["--survivors"] if args.survivors else []
         subprocess.run(child, cwd=ROOT, check=False)
     rows = [tally(module) for module in modules]
     if args.markdown:
