@@ -260,6 +260,19 @@ def test_a_lost_claim_keeps_the_objects_of_a_job_taken_over(runner, services, im
     assert undone == [], "the new owner writes the same objects"
 
 
+def test_a_lost_claim_keeps_the_objects_of_an_image_in_the_trash(runner, services, image, engine):
+    undone = []
+
+    def work_then_taken_over_and_trashed(job):
+        expire_lease(engine, image.id, Job.THUMBNAIL)
+        services.repository.claim(image.id, Job.THUMBNAIL, LEASE)  # another worker took over...
+        services.repository.trash([image.id])  # ...and then the image went to the trash, whence it may come back
+        return JobOutput({"thumbnail_key": "thumbnails/a.jpg"}, undo=lambda: undone.append(True))
+
+    assert run(runner, image, work_then_taken_over_and_trashed, Job.THUMBNAIL) == "lost"
+    assert undone == []
+
+
 def test_targets_that_are_not_ours_are_ignored(runner, services, image):
     work = caption()
     deadline = lease_deadline(LEASE)
@@ -274,6 +287,11 @@ def test_targets_that_are_not_ours_are_ignored(runner, services, image):
     assert runner.run(JobDue(image.id, Job.CAPTION, services.originals.bucket), Job.CAPTION, work, deadline) == (
         "completed"
     )
+
+
+def test_anything_else_as_a_target_is_a_programming_error(runner, image):
+    with pytest.raises(TypeError, match="not a job target: 'uploads/a.jpg'"):
+        runner.run("uploads/a.jpg", Job.CAPTION, caption(), lease_deadline(LEASE))
 
 
 def test_a_missing_original_is_retried_then_fails_saying_to_upload_again(runner, services, image, engine):
