@@ -6,6 +6,7 @@ list them all (a test checks). A wrong value raises `ConfigurationError` naming 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -27,34 +28,33 @@ def _optional_text(raw: str) -> str | None:
     return raw.strip() or None
 
 
+# The parsers below are built once, when SETTINGS is; the checking itself runs in `_in_range` and `_one_of`,
+# on every load, where a test (and a mutation test) sees it.
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw)
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
-
-    return parse
+    return functools.partial(_in_range, int, low, high)
 
 
 def _bounded_float(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw)
-        if not low <= value <= high:  # also refuses nan
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
+    return functools.partial(_in_range, float, low, high)
 
-    return parse
+
+def _in_range(kind: type[int] | type[float], low: float, high: float, raw: str) -> float:
+    value = kind(raw)
+    if not low <= value <= high:  # also refuses nan
+        bounds = (f"{low}", f"{high}") if kind is int else (f"{low:g}", f"{high:g}")
+        raise ValueError(f"must be between {bounds[0]} and {bounds[1]}")
+    return value
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
+    return functools.partial(_one_of, choices)
 
-    return parse
+
+def _one_of(choices: tuple[str, ...], raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ValueError(f"must be one of {', '.join(choices)}")
+    return value
 
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

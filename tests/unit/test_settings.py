@@ -181,6 +181,11 @@ def test_flags_read_the_usual_spellings(raw, expected):
     assert load_settings({"KEEP_LOCATION": raw}).keep_location is expected
 
 
+def test_base_urls_may_be_plain_http_for_a_server_on_this_machine():
+    settings = load_settings({"GEMINI_BASE_URL": "http://127.0.0.1:8080", "OPENAI_BASE_URL": " https://llm.example "})
+    assert (settings.gemini_base_url, settings.openai_base_url) == ("http://127.0.0.1:8080", "https://llm.example")
+
+
 def test_language_tags_with_a_region_or_script_are_accepted_and_trimmed():
     assert load_settings({"CAPTION_LANGUAGE": " pt-BR "}).caption_language == "pt-BR"
     assert load_settings({"CAPTION_LANGUAGE": "zh-Hant-TW"}).caption_language == "zh-Hant-TW"
@@ -272,3 +277,13 @@ def test_a_wrong_value_in_dotenv_names_the_variable(tmp_path, clean_environ):
     clean_environ.chdir(tmp_path)
     with pytest.raises(ConfigurationError, match="THUMBNAIL_WIDTH"):
         load_settings()
+
+
+def test_a_relative_data_dir_in_dotenv_is_taken_from_the_folder_of_the_dotenv(tmp_path, clean_environ):
+    (tmp_path / ".env").write_text("DATA_DIR=data\n", encoding="utf-8")
+    nested = tmp_path / "web_app"
+    nested.mkdir()
+    clean_environ.chdir(nested)  # as `cd web_app && python app.py` does
+    assert load_settings().data_dir == str(tmp_path / "data")
+    clean_environ.setenv("DATA_DIR", "/srv/photos")
+    assert load_settings().data_dir == "/srv/photos", "an absolute one is kept"
