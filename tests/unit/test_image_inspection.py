@@ -94,8 +94,11 @@ def test_refuses_files_over_the_byte_limit_before_looking_inside():
 
 
 def test_reports_the_byte_limit_in_mib():
-    with pytest.raises(ImageTooLargeError, match=r"is 3\.0 MiB; the limit is 2 MiB"):
+    with pytest.raises(ImageTooLargeError) as caught:
         inspect(b"\xff\xd8\xff" + bytes(3 * 2**20 - 3), max_bytes=2 * 2**20)
+    assert caught.value.message == (
+        "The file is 3.0 MiB; the limit is 2 MiB per image: upload a smaller or more compressed copy."
+    )
 
 
 def test_refuses_an_image_over_the_pixel_limit_with_its_dimensions():
@@ -124,6 +127,21 @@ def test_the_pixel_refusals_state_the_size_and_the_limit_in_megapixels():
     assert caught.value.message == (
         "The image has too many pixels (the limit is 100 megapixels): scale it down and upload it again."
     )
+
+
+def test_megapixels_are_rounded_as_people_expect():
+    # 3.5 and 1.5 megapixels sit on a rounding edge: a figure computed a little off would show 3 and 1.
+    with pytest.raises(ImageTooLargeError, match=r"\(4 megapixels\); the limit is 2 megapixels"):
+        inspect(images.png_claiming_size(3_500, 1_000), max_pixels=1_500_000)
+    with pytest.raises(ImageTooLargeError, match=r"\(the limit is 2 megapixels\)"):
+        inspect(images.png_claiming_size(30_000, 30_000), max_pixels=1_500_000)
+
+
+def test_a_damaged_image_is_refused_with_the_decoders_reason():
+    with pytest.raises(InvalidImageError) as caught:
+        inspect(images.truncated_jpeg())
+    assert caught.value.message.startswith("The image is damaged or incomplete (image file is truncated")
+    assert caught.value.message.endswith("); export it again and retry.")
 
 
 def test_one_pixel_over_the_limit_is_refused():
