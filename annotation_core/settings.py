@@ -6,7 +6,6 @@ list them all (a test checks). A wrong value raises `ConfigurationError` naming 
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -28,33 +27,33 @@ def _optional_text(raw: str) -> str | None:
     return raw.strip() or None
 
 
-# The parsers below are built once, when SETTINGS is; the checking itself runs in `_in_range` and `_one_of`,
-# on every load, where a test (and a mutation test) sees it.
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    return functools.partial(_in_range, int, low, high)
+@dataclass(frozen=True)
+class Range:
+    """A parser for numbers of `kind` (int or float) from `low` to `high`, both included."""
+
+    kind: type
+    low: float
+    high: float
+
+    def __call__(self, raw: str) -> float:
+        value = self.kind(raw)
+        if not self.low <= value <= self.high:  # also refuses nan
+            low, high = (self.low, self.high) if self.kind is int else (f"{self.low:g}", f"{self.high:g}")
+            raise ValueError(f"must be between {low} and {high}")
+        return value
 
 
-def _bounded_float(low: float, high: float) -> Callable[[str], float]:
-    return functools.partial(_in_range, float, low, high)
+@dataclass(frozen=True)
+class OneOf:
+    """A parser for one of a few words, in any case."""
 
+    choices: tuple[str, ...]
 
-def _in_range(kind: type[int] | type[float], low: float, high: float, raw: str) -> float:
-    value = kind(raw)
-    if not low <= value <= high:  # also refuses nan
-        bounds = (f"{low}", f"{high}") if kind is int else (f"{low:g}", f"{high:g}")
-        raise ValueError(f"must be between {bounds[0]} and {bounds[1]}")
-    return value
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    return functools.partial(_one_of, choices)
-
-
-def _one_of(choices: tuple[str, ...], raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in choices:
-        raise ValueError(f"must be one of {', '.join(choices)}")
-    return value
+    def __call__(self, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}")
+        return value
 
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -100,7 +99,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "./data", _text, "Folder for the local database and buckets (embedded mode)."),
-    Setting("PORT", "5000", _bounded_int(1, 65535), "Port the web app listens on."),
+    Setting("PORT", "5000", Range(int, 1, 65535), "Port the web app listens on."),
     Setting(
         "BIND_HOST",
         "127.0.0.1",
@@ -123,7 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUTH_MODE",
         "password",
-        _choice(*AUTH_MODES),
+        OneOf(AUTH_MODES),
         "password: everyone signs in. public: no sign-in, every visitor acts as an admin "
         "(allowed only when BIND_HOST is a loopback address).",
     ),
@@ -140,42 +139,42 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_text,
         "Secrets Manager secret holding ADMIN_PASSWORD (used when ADMIN_PASSWORD is empty).",
     ),
-    Setting("SESSION_HOURS", "12", _bounded_float(0.01, 24 * 90), "A sign-in lasts this long, then asks again."),
+    Setting("SESSION_HOURS", "12", Range(float, 0.01, 24 * 90), "A sign-in lasts this long, then asks again."),
     Setting(
         "LOGIN_MAX_FAILURES",
         "5",
-        _bounded_int(1, 1000),
+        Range(int, 1, 1000),
         "Wrong passwords for one account within LOGIN_LOCKOUT_MINUTES before it is locked for that long.",
     ),
     Setting(
         "LOGIN_MAX_FAILURES_PER_ADDRESS",
         "20",
-        _bounded_int(1, 100000),
+        Range(int, 1, 100000),
         "Wrong passwords from one client address within LOGIN_LOCKOUT_MINUTES before it is refused for that long.",
     ),
-    Setting("LOGIN_LOCKOUT_MINUTES", "15", _bounded_float(0.01, 24 * 60), "The window of the two limits above."),
+    Setting("LOGIN_LOCKOUT_MINUTES", "15", Range(float, 0.01, 24 * 60), "The window of the two limits above."),
     Setting(
         "UPLOADS_PER_HOUR",
         "1000",
-        _bounded_int(1, 1_000_000),
+        Range(int, 1, 1_000_000),
         "Images one user may upload in any hour; more are refused with 429 until the hour has passed.",
     ),
     Setting(
         "PASSWORD_HASH_TIME_COST",
         "3",
-        _bounded_int(1, 20),
+        Range(int, 1, 20),
         "Argon2id passes over memory per password hash (raise to make guessing slower).",
     ),
     Setting(
         "PASSWORD_HASH_MEMORY_KIB",
         "65536",
-        _bounded_int(64, 4 * 1024 * 1024),
+        Range(int, 64, 4 * 1024 * 1024),
         "Argon2id memory per password hash, in KiB (64 MiB by default).",
     ),
     Setting(
         "PROXY_COUNT",
         "0",
-        _bounded_int(0, 5),
+        Range(int, 0, 5),
         "Proxies in front of the app whose X-Forwarded-For and X-Forwarded-Proto are believed "
         "(the load balancer on AWS: 1).",
     ),
@@ -185,15 +184,15 @@ SETTINGS: tuple[Setting, ...] = (
         _flag,
         "Browsers reach the app over HTTPS only (stack 04 with a certificate): Secure cookies and HSTS.",
     ),
-    Setting("MAX_UPLOAD_MB", "20", _bounded_int(1, 1024), "Largest accepted upload, per file, in MiB."),
+    Setting("MAX_UPLOAD_MB", "20", Range(int, 1, 1024), "Largest accepted upload, per file, in MiB."),
     Setting(
         "MAX_IMAGE_PIXELS",
         "100000000",
-        _bounded_int(1, 2_000_000_000),
+        Range(int, 1, 2_000_000_000),
         "Largest accepted image in pixels (width x height); bigger files are refused as too large.",
     ),
     Setting("DB_HOST", "", _optional_text, "MySQL host. Empty: SQLite in DATA_DIR."),
-    Setting("DB_PORT", "3306", _bounded_int(1, 65535), "MySQL port."),
+    Setting("DB_PORT", "3306", Range(int, 1, 65535), "MySQL port."),
     Setting("DB_USER", "admin", _text, "MySQL user."),
     Setting("DB_PASSWORD", "", _text, "MySQL password (on AWS read from DB_SECRET_ARN instead)."),
     Setting("DB_NAME", "image_annotation_db", _text, "MySQL database name."),
@@ -227,7 +226,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CAPTION_PROVIDER",
         "gemini",
-        _choice("gemini", "openai"),
+        OneOf(("gemini", "openai")),
         "Who writes captions: gemini, or openai (any OpenAI-compatible server: OpenAI, Ollama, vLLM, LM Studio).",
     ),
     Setting(
@@ -239,13 +238,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CAPTION_MAX_PIXELS",
         "1024",
-        _bounded_int(256, 4096),
+        Range(int, 256, 4096),
         "Longest side of the JPEG a caption model is shown (the original is never sent).",
     ),
     Setting(
         "CAPTION_CONCURRENCY",
         "2",
-        _bounded_int(1, 64),
+        Range(int, 1, 64),
         "Local worker: caption requests in flight at once.",
     ),
     Setting(
@@ -276,27 +275,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "OPENAI_TIMEOUT_SECONDS",
         "30",
-        _bounded_int(1, 600),
+        Range(int, 1, 600),
         "Timeout of one request to the OpenAI-compatible server (a slow local model needs more, with the lease).",
     ),
     Setting(
         "GEMINI_TIMEOUT_SECONDS",
         "30",
-        _bounded_int(1, 600),
+        Range(int, 1, 600),
         "Timeout of one Gemini request (one per job attempt; a slow answer is retried later).",
     ),
-    Setting("THUMBNAIL_WIDTH", "256", _bounded_int(16, 4096), "Thumbnails fit inside this width..."),
-    Setting("THUMBNAIL_HEIGHT", "256", _bounded_int(16, 4096), "...and this height, keeping aspect."),
+    Setting("THUMBNAIL_WIDTH", "256", Range(int, 16, 4096), "Thumbnails fit inside this width..."),
+    Setting("THUMBNAIL_HEIGHT", "256", Range(int, 16, 4096), "...and this height, keeping aspect."),
     Setting(
         "PREVIEW_SIZE",
         "1440",
-        _bounded_int(256, 4096),
+        Range(int, 256, 4096),
         "Longest side of the preview (detail page; the gallery on high-density screens), in pixels.",
     ),
     Setting(
         "THUMBNAIL_FORMAT",
         "webp",
-        _choice("webp", "jpeg"),
+        OneOf(("webp", "jpeg")),
         "Format of the grid image and preview: webp (smaller), or jpeg for very old browsers.",
     ),
     Setting(
@@ -308,39 +307,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "JOB_LEASE_SECONDS",
         "90",
-        _bounded_int(5, 3600),
+        Range(int, 5, 3600),
         "A job left 'processing' this long is taken to have crashed and may be claimed again.",
     ),
     Setting(
         "JOB_MAX_ATTEMPTS",
         "5",
-        _bounded_int(1, 20),
+        Range(int, 1, 20),
         "Attempts a job gets through transient failures (timeouts, 5xx, storage or database hiccups) "
         "before it fails; rate-limit answers do not use up attempts.",
     ),
     Setting(
         "JOB_RETRY_BASE_SECONDS",
         "10",
-        _bounded_float(0.1, 3600),
+        Range(float, 0.1, 3600),
         "Wait before a job's first retry; it doubles with each retry (with jitter). A Retry-After is honoured.",
     ),
     Setting(
         "JOB_RETRY_MAX_SECONDS",
         "900",
-        _bounded_float(1, 86400),
+        Range(float, 1, 86400),
         "Longest wait between two attempts of a job.",
     ),
     Setting(
         "JOB_RETRY_WINDOW_HOURS",
         "24",
-        _bounded_float(0.01, 720),
+        Range(float, 0.01, 720),
         "A job still rate-limited this long after it was queued fails (raise the quota, then retry it).",
     ),
-    Setting("WORKER_THREADS", "2", _bounded_int(1, 64), "Local worker: thumbnail jobs run at once."),
+    Setting("WORKER_THREADS", "2", Range(int, 1, 64), "Local worker: thumbnail jobs run at once."),
     Setting(
         "TRASH_RETENTION_DAYS",
         "30",
-        _bounded_float(0.01, 3650),
+        Range(float, 0.01, 3650),
         "Deleted images stay in the trash this long (restorable), then the sweeper deletes them for good.",
     ),
 )

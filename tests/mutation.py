@@ -93,10 +93,11 @@ def run_module(module: str, tests: list[str], max_children: int, names: list[str
 
 def tally(module: str) -> dict[str, object]:
     """Counts for one module from its saved verdicts, with the names of the mutants that survived."""
-    saved = RESULTS / f"{module}.json"
+    saved, meta = RESULTS / f"{module}.json", ROOT / "mutants" / f"{module}.meta"
     codes = json.loads(saved.read_text())["exit_code_by_key"] if saved.exists() else {}
     pattern = mutant_pattern(module).removesuffix("*")
-    codes = {name: code for name, code in codes.items() if name.startswith(pattern)}
+    current = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else codes  # today's mutants
+    codes = {name: code for name, code in codes.items() if name.startswith(pattern) and name in current}
     caught = sum(1 for code in codes.values() if code in CAUGHT)
     survivors = sorted(name for name, code in codes.items() if code in SURVIVED)
     tried = caught + len(survivors)

@@ -141,6 +141,7 @@ RANGES = [
     ("PORT", "1", "65535", "0", "65536", "must be between 1 and 65535"),
     ("THUMBNAIL_WIDTH", "16", "4096", "15", "4097", "must be between 16 and 4096"),
     ("PROXY_COUNT", "0", "5", "-1", "6", "must be between 0 and 5"),
+    ("MAX_IMAGE_PIXELS", "1", "2000000000", "0", "2000000001", "must be between 1 and 2000000000"),
     ("JOB_RETRY_BASE_SECONDS", "0.1", "3600", "0.09", "3600.5", "must be between 0.1 and 3600"),
     ("SESSION_HOURS", "0.01", "2160", "0.009", "2160.01", "must be between 0.01 and 2160"),
 ]
