@@ -38,8 +38,7 @@ class Range:
     def __call__(self, raw: str) -> float:
         value = self.kind(raw)
         if not self.low <= value <= self.high:  # also refuses nan
-            low, high = (self.low, self.high) if self.kind is int else (f"{self.low:g}", f"{self.high:g}")
-            raise ValueError(f"must be between {low} and {high}")
+            raise ValueError(f"must be between {self.low} and {self.high}")
         return value
 
 
