@@ -11,9 +11,10 @@ from annotation_core.bootstrap import bootstrap
 from annotation_core.errors import TooManyRequestsError
 from annotation_core.job_store import utcnow
 from annotation_core.records import Role
+from annotation_core.repository import PURGING
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
-from annotation_core.uploads import check_upload, check_upload_quota, store_upload
+from annotation_core.uploads import UploadConflictError, check_upload, check_upload_quota, store_upload
 from tests import images
 
 LIMIT = 3
@@ -99,3 +100,15 @@ def test_the_same_bytes_again_are_the_same_image_even_from_the_trash(services, u
 
     assert (back.duplicate, back.record.id, back.record.deleted_at) == (True, first.record.id, None)
     assert services.repository.get(first.record.id).deleted_at is None
+
+
+def test_the_same_bytes_while_their_image_is_being_purged_are_a_conflict(services, uploader, engine):
+    first = upload(services, uploader, 7)
+    with engine.begin() as conn:  # the trash's purge has begun on it (its objects are going)
+        conn.execute(sa.update(table).where(table.c.id == first.record.id).values(deleted_at=PURGING))
+
+    with pytest.raises(UploadConflictError) as caught:
+        upload(services, uploader, 7)
+
+    assert caught.value.http_status == 409
+    assert caught.value.message == ("The same photo is being deleted from the trash right now; upload it again soon.")
