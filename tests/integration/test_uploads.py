@@ -112,3 +112,22 @@ def test_the_same_bytes_while_their_image_is_being_purged_are_a_conflict(service
 
     assert caught.value.http_status == 409
     assert caught.value.message == ("The same photo is being deleted from the trash right now; upload it again soon.")
+
+
+def test_the_same_bytes_arriving_together_become_one_image(services, uploader, monkeypatch):
+    checked = check_upload(services, "twice.jpg", images.jpeg(color="teal"))
+    look_up, other = services.repository.find_by_sha256, {}
+
+    def seen_just_before_the_other_upload_commits(digest):
+        if other:
+            return look_up(digest)
+        other["upload"] = None
+        other["upload"] = store_upload(services, checked, uploader)  # the other request wins the race...
+        return None  # ...right after this one looked and found nothing
+
+    monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_commits)
+    ours = store_upload(services, checked, uploader)
+
+    assert (other["upload"].duplicate, ours.duplicate) == (False, True)
+    assert ours.record.id == other["upload"].record.id
+    assert [record.id for record in services.repository.page()] == [ours.record.id]
