@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint schema bench backfill clean
+.PHONY: run test lint schema bench loadtest backfill clean
 
 run: $(INSTALLED)  ## start the web app and its local worker on http://127.0.0.1:$PORT (default 5000)
 	$(BIN)/gunicorn -c web_app/gunicorn.conf.py "web_app.app:create_app()"
@@ -22,6 +22,9 @@ schema: $(INSTALLED)  ## regenerate database/schema.sql from annotation_core/sch
 
 bench: $(INSTALLED)  ## measure thumbnailing, upload-to-thumbnail latency and gallery queries
 	$(BIN)/python -m benchmarks
+
+loadtest: $(INSTALLED)  ## 500 uploads from 32 clients through gunicorn on 127.0.0.1, then check none was lost (SQLite; MySQL too with TEST_MYSQL_URL; ARGS="--uploads 300")
+	$(BIN)/python -m benchmarks.loadtest $(ARGS)
 
 backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)
 	$(BIN)/flask --app web_app.app captions backfill $(ARGS)
