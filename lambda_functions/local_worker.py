@@ -135,6 +135,7 @@ class LocalWorker:
                 self._wake.set()  # the sweeper learns the new due time
         except Exception:  # e.g. the database is down: the row keeps its state and the sweep comes back to it
             log.exception("job could not be run or recorded image=%s job=%s", image_id, job)
+            self._wake.set()  # the sweeper learns when its lease runs out
         finally:
             with self._idle:
                 self._unfinished -= 1
