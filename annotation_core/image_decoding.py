@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from annotation_core.colour import to_srgb
+from annotation_core.decode_budget import DECODES
 from annotation_core.errors import JobError
 from annotation_core.media_types import SUPPORTED_NAMES
 
@@ -57,13 +58,15 @@ def _register_plugins() -> None:
 def open_image(data: bytes, formats: list[str] | None = None) -> Iterator[Image.Image]:
     """Open `data` lazily; callers check MAX_IMAGE_PIXELS from the header themselves.
 
-    Pillow's DecompressionBombWarning is silenced because that check replaces it (pytest would turn it into
-    an error); its DecompressionBombError, far above our limit, still propagates.
+    While the block runs, the image's pixels are held from the process's decode budget, so very large images
+    are decoded in turns (`annotation_core.decode_budget`). Pillow's DecompressionBombWarning is silenced
+    because that check replaces it (pytest would turn it into an error); its DecompressionBombError, far
+    above our limit, still propagates.
     """
     _register_plugins()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data), formats=formats) as image:
+        with Image.open(io.BytesIO(data), formats=formats) as image, DECODES.take(image.width * image.height):
             yield image
 
 
