@@ -130,11 +130,11 @@ class AppServer:
             self.output.append(raw.decode(errors="replace"))
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, from /proc (0 if it is gone)."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory of a process now (VmHWM: at its highest so far), from /proc (0 if it is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass

@@ -192,12 +192,12 @@ def send(server: AppServer, token: str, uploads: list[Original], clients: int, o
     return warm or memory(server)
 
 
-def memory(server: AppServer) -> dict[str, int]:
-    """Resident memory (KiB) of each web worker, and of the job worker."""
-    found = {f"web {n + 1}": rss_kib(pid) for n, pid in enumerate(sorted(server.web_worker_pids()))}
+def memory(server: AppServer, field: str = "VmRSS") -> dict[str, int]:
+    """Resident memory (KiB) of each web worker, and of the job worker (VmHWM: the highest so far)."""
+    found = {f"web {n + 1}": rss_kib(pid, field) for n, pid in enumerate(sorted(server.web_worker_pids()))}
     job_worker = server.job_worker_pid()
     if job_worker is not None:
-        found["job worker"] = rss_kib(job_worker)
+        found["job worker"] = rss_kib(job_worker, field)
     return found
 
 
@@ -215,7 +215,7 @@ def run_one(database: str, uploads: list[Original], clients: int, mysql_url: str
             started = time.perf_counter()
             warm_memory = send(server, token, uploads, clients, outcomes)
             elapsed = time.perf_counter() - started
-            end_memory = memory(server)
+            end_memory, peak_memory = memory(server), memory(server, "VmHWM")
             settings = Settings(data_dir=str(data_dir), **_settings_for(url))
             services = bootstrap(settings)
             settled = wait_until_settled(services, list(outcomes.accepted), SETTLE_SECONDS)
@@ -225,7 +225,7 @@ def run_one(database: str, uploads: list[Original], clients: int, mysql_url: str
         finally:
             server.stop()
     report = _report(database, len(uploads), clients, elapsed, outcomes, found, provider_calls)
-    _add_memory(report, start_memory, warm_memory, end_memory)
+    _add_memory(report, start_memory, warm_memory, end_memory, peak_memory)
     passed = settled and not found.problems and not outcomes.errors and not outcomes.count(500, 600)
     report.checks["every accepted upload kept and processed, no 5xx, no failed request"] = "PASS" if passed else "FAIL"
     report.notes.extend((found.problems + outcomes.errors)[:20])
@@ -272,12 +272,12 @@ def _report(
     return report
 
 
-def _add_memory(report: Report, start: dict[str, int], warm: dict[str, int], end: dict[str, int]) -> None:
-    for name in end:
+def _add_memory(report: Report, *moments: dict[str, int]) -> None:
+    """RSS at start, after the first wave (warm), at the end, and the highest it reached, in MiB."""
+    for name in moments[2]:
         report.results[f"RSS MiB {name}"] = {
-            "start": round(start.get(name, 0) / 1024, 1),
-            "warm": round(warm.get(name, 0) / 1024, 1),
-            "end": round(end[name] / 1024, 1),
+            moment: round(values.get(name, 0) / 1024, 1)
+            for moment, values in zip(("start", "warm", "end", "peak"), moments, strict=True)
         }
 
 
