@@ -281,6 +281,20 @@ def _add_memory(report: Report, *moments: dict[str, int]) -> None:
         }
 
 
+def summary(report: Report) -> str:
+    """The figures of docs/reliability.md's table, on a few lines."""
+    counts, latency = report.results["uploads"], report.results["latency_s"]
+    lines = [
+        f"{report.params['database']}: " + ", ".join(f"{name} {value}" for name, value in counts.items()),
+        f"  {report.results['throughput']['uploads_per_s']:.2f} uploads/s; latency p50 {latency['p50']:.1f} s, "
+        f"p95 {latency['p95']:.1f} s, p99 {latency['p99']:.1f} s",
+    ]
+    for name, rss in report.results.items():
+        if name.startswith("RSS"):
+            lines.append(f"  {name}: " + ", ".join(f"{moment} {value:.0f}" for moment, value in rss.items()))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__.split("\n")[0])
     parser.add_argument("--uploads", type=int, default=500, help="uploads to send (default 500)")
@@ -299,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     for database in ("sqlite", "mysql") if choice == "both" else (choice,):
         report, ok = run_one(database, uploads, args.clients, mysql_url)
         print_report(report)
+        print(summary(report))
         print(f"(written to {write_report(report, args.out, args.quick)})")
         passed &= ok
     return 0 if passed else 1
