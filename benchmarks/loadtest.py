@@ -216,7 +216,7 @@ def run_one(database: str, uploads: list[Original], clients: int, mysql_url: str
             warm_memory = send(server, token, uploads, clients, outcomes)
             elapsed = time.perf_counter() - started
             end_memory, peak_memory = memory(server), memory(server, "VmHWM")
-            settings = Settings(data_dir=str(data_dir), **_settings_for(url))
+            settings = Settings(data_dir=str(data_dir), **database_settings(url))
             services = bootstrap(settings)
             settled = wait_until_settled(services, list(outcomes.accepted), SETTLE_SECONDS)
             found = audit(services, outcomes.accepted)
@@ -232,7 +232,8 @@ def run_one(database: str, uploads: list[Original], clients: int, mysql_url: str
     return report, passed
 
 
-def _settings_for(url: sa.URL | None) -> dict:
+def database_settings(url: sa.URL | None) -> dict:
+    """The Settings fields that reach the database `url` names (none for SQLite in DATA_DIR)."""
     if url is None:
         return {}
     return {

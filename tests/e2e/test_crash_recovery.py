@@ -22,8 +22,15 @@ from annotation_core.uploads import check_upload, store_upload
 from benchmarks.app_server import ROOT, AppServer
 from benchmarks.load_audit import audit, wait_until_settled
 from benchmarks.load_photos import make_originals, plan
-from benchmarks.loadtest import Client, Outcomes, create_token
-from conftest import ADMIN_PASSWORD
+from benchmarks.loadtest import (
+    Client,
+    Outcomes,
+    create_token,
+    database_environment,
+    database_settings,
+    mysql_database,
+)
+from conftest import ADMIN_PASSWORD, MYSQL_URL
 from lambda_functions import job_sweeper
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from tests import images
@@ -42,7 +49,14 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def test_the_whole_server_killed_with_jobs_in_flight_finishes_every_job_once_after_a_restart(tmp_path, fake_gemini):
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_the_whole_server_killed_with_jobs_in_flight_finishes_every_job_once_after_a_restart(
+    tmp_path, fake_gemini, database, request
+):
+    url = None
+    if database == "mysql":
+        request.getfixturevalue("mysql_engine")  # skips (or fails in CI) without TEST_MYSQL_URL
+        url = mysql_database(MYSQL_URL, "_crash")
     data = tmp_path / "data"
     environment = {
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -50,10 +64,11 @@ def test_the_whole_server_killed_with_jobs_in_flight_finishes_every_job_once_aft
         "GEMINI_BASE_URL": fake_gemini.base_url,
         "JOB_LEASE_SECONDS": str(LEASE_SECONDS),
         "LOG_LEVEL": "WARNING",
+        **database_environment(url),
     }
     fake_gemini.delay_seconds = 1.5  # captions are being written when the power goes
     server = AppServer(data, environment).start()
-    services = bootstrap(Settings(data_dir=str(data)))
+    services = bootstrap(Settings(data_dir=str(data), **database_settings(url)))
     try:
         outcomes = Outcomes()
         client = Client(server.url, create_token(server.url, ADMIN_PASSWORD))
