@@ -143,6 +143,8 @@ def lambda_environment(moto_server, monkeypatch, tmp_path, fake_gemini):
         s3.create_bucket(Bucket=bucket)
     lambda_services.cache_clear()
     yield values
+    annotation.provider_for_settings(lambda_services().settings).close()  # its keep-alive connections
+    annotation.provider_for_settings.cache_clear()
     lambda_services().close()
     lambda_services.cache_clear()
 
