@@ -29,6 +29,12 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
+def verdict(figure: float, target: float, unit: str = "") -> str:
+    """A check's text for an upper-bound target: 'target: ≤ 1.2×: 1.05× — met'."""
+    met = "met" if figure <= target else "missed"
+    return f"target: ≤ {target:g}{unit}: {figure:.2f}{unit} — {met}"
+
+
 def print_report(report: Report) -> None:
     """Print the cases as an aligned table, then ratios, checks and notes."""
     print(f"\n== {report.title} ==")

@@ -1,0 +1,73 @@
+"""`upload_memory`: peak memory of upload validation in the web worker (`inspect_upload`), per format, for the
+largest file the default settings accept (MAX_IMAGE_PIXELS, within MAX_UPLOAD_MB), each in a fresh process;
+the reference is the same image's full-size RGB canvas, which a full decode would hold."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from annotation_core.image_inspection import inspect_upload
+from annotation_core.settings import Settings
+from benchmarks.photos import encode, heic
+from benchmarks.report import Report
+from benchmarks.thumbnail import peak_growth_mib
+
+LIMITS = Settings()  # the defaults: what a fresh deployment accepts
+TARGET_MIB = 64  # the issue: validation holds at most this much above the idle worker, any accepted upload
+FORMATS = {  # name -> Pillow format and encoder options
+    "JPEG": ("JPEG", {"quality": 90}),
+    "PNG": ("PNG", {}),
+    "WebP": ("WEBP", {"quality": 85}),
+    "GIF": ("GIF", {}),
+    "HEIC": ("HEIF", {"quality": 60}),
+    "AVIF": ("AVIF", {"quality": 60, "speed": 10}),
+}
+
+
+def validate(data: bytes) -> None:
+    inspect_upload(data, LIMITS.max_upload_bytes, LIMITS.max_image_pixels)
+
+
+MEMORY_CASES = {"validate_upload": validate}  # run one per fresh process by benchmarks.peak_rss
+
+
+def largest_accepted(fmt: str, side: int) -> bytes:
+    """A `side` x `side` image in `fmt`: smooth, so even 100 MP stays under the byte limit."""
+    image = Image.linear_gradient("L").resize((side, side)).convert("RGB")
+    pillow_format, options = FORMATS[fmt]
+    if pillow_format == "HEIF":
+        heic((8, 8))  # registers pillow-heif's writer
+    return encode(image, pillow_format, **options)
+
+
+def run(quick: bool) -> Report:
+    side = 1500 if quick else math.isqrt(LIMITS.max_image_pixels)
+    report = Report(
+        "upload_memory",
+        "upload validation's peak memory per format, for the largest accepted file (fresh process each)",
+        {"image": f"{side}x{side}", "max_image_pixels": LIMITS.max_image_pixels, "max_upload_mb": LIMITS.max_upload_mb},
+    )
+    canvas_mib = side * side * 3 / 2**20
+    report.results["full-size RGB canvas (ref)"] = {"n": 1, "peak_growth_mib": canvas_mib}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in FORMATS:
+            data = largest_accepted(fmt, side)
+            path = Path(tmp) / f"largest.{fmt.lower()}"
+            path.write_bytes(data)
+            growth = peak_growth_mib("validate_upload", path)
+            report.results[fmt] = {"n": 1, "file_kib": len(data) // 1024, "peak_growth_mib": growth}
+            report.ratios[f"{fmt} / full-size canvas"] = max(growth, 0.01) / canvas_mib
+            met = "met" if growth <= TARGET_MIB else "missed"
+            report.checks[f"{fmt} validation ≤ {TARGET_MIB} MiB"] = (
+                f"target: ≤ {TARGET_MIB} MiB: {growth:.1f} MiB — {met}"
+            )
+    report.notes.append(
+        "JPEG is decoded at 1/8 scale; PNG and WebP through libvips into a 64 px image (PNG rows streamed, "
+        "WebP scaled by libwebp), which reads every byte without a full-size canvas; GIF, HEIC and AVIF are "
+        "decoded in full (Pillow's GIF reader, libheif and libavif decode whole frames)"
+    )
+    return report
