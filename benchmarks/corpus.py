@@ -26,6 +26,7 @@ class Case:
     group: str
     data: bytes
     real: bool = False  # a photograph from a wallpaper package, not derived here
+    large: bool = False  # one of the 24-48 MP cases
 
     @property
     def megapixels(self) -> float:
@@ -44,23 +45,23 @@ def derived(quick: bool) -> list[Case]:
     image = photo(base)
     alpha = image.convert("RGBA")
     alpha.putalpha(Image.linear_gradient("L").resize(base))
+    mp = f"{base[0] * base[1] / 1e6:g} MP"
     cases = [
-        Case("12 MP baseline JPEG", "baseline JPEG", encode(image, "JPEG", quality=90)),
-        Case("12 MP progressive JPEG", "progressive JPEG", encode(image, "JPEG", quality=90, progressive=True)),
-        Case("12 MP CMYK JPEG", "CMYK JPEG", encode(image.convert("CMYK"), "JPEG", quality=90)),
-        Case("12 MP PNG", "PNG", encode(image, "PNG", compress_level=6)),
-        Case("12 MP 16-bit grey PNG", "16-bit PNG", encode(image.convert("L").convert("I;16"), "PNG")),
-        Case("12 MP alpha PNG", "alpha PNG", encode(alpha, "PNG")),
-        Case("12 MP WebP", "WebP", encode(image, "WEBP", quality=85)),
-        Case("12 MP alpha WebP", "alpha WebP", encode(alpha, "WEBP", quality=85)),
-        Case("12 MP HEIC", "HEIC", heic(base)),
+        Case(f"{mp} baseline JPEG", "baseline JPEG", encode(image, "JPEG", quality=90)),
+        Case(f"{mp} progressive JPEG", "progressive JPEG", encode(image, "JPEG", quality=90, progressive=True)),
+        Case(f"{mp} CMYK JPEG", "CMYK JPEG", encode(image.convert("CMYK"), "JPEG", quality=90)),
+        Case(f"{mp} PNG", "PNG", encode(image, "PNG", compress_level=6)),
+        Case(f"{mp} 16-bit grey PNG", "16-bit PNG", encode(image.convert("L").convert("I;16"), "PNG")),
+        Case(f"{mp} alpha PNG", "alpha PNG", encode(alpha, "PNG")),
+        Case(f"{mp} WebP", "WebP", encode(image, "WEBP", quality=85)),
+        Case(f"{mp} alpha WebP", "alpha WebP", encode(alpha, "WEBP", quality=85)),
+        Case(f"{mp} HEIC", "HEIC", heic(base)),
         Case("animated GIF (first frame)", "animated GIF", _animated_gif((base[0] // 4, base[1] // 4))),
     ]
     if not quick:
         for megapixels, size in ((24, (6000, 4000)), (48, (8000, 6000))):
-            cases.append(
-                Case(f"{megapixels} MP baseline JPEG", "24-48 MP JPEG", encode(photo(size), "JPEG", quality=90))
-            )
+            data = encode(photo(size), "JPEG", quality=90)
+            cases.append(Case(f"{megapixels} MP baseline JPEG", "24-48 MP JPEG", data, large=True))
     return cases
 
 
