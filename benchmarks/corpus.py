@@ -13,7 +13,7 @@ from PIL import Image
 from benchmarks.photos import encode, heic, photo
 
 WALLPAPERS = Path("/usr/share/backgrounds")  # ukui-wallpapers, gnome-backgrounds, mate-backgrounds
-REAL_PER_GROUP = 3  # the largest few of each group: enough to see a trend, few enough for a short run
+REAL_PER_GROUP = 2  # the largest few of each group: enough to see a trend, few enough for a short run
 MIN_REAL_PIXELS = 2_000_000
 _SUFFIX_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
 

@@ -78,7 +78,7 @@ MEMORY_CASES = {  # run one per fresh process by benchmarks.peak_rss
 
 
 def run(quick: bool) -> Report:
-    rounds = 2 if quick else 5
+    rounds = 2 if quick else 3
     cases = corpus(quick)
     report = Report(
         "libvips",
