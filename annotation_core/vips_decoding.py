@@ -20,6 +20,10 @@ _STRICT = "fail_on=error"
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 _CHECK_SIZE = 64  # the box a file is decoded into only to prove that every byte of it decodes
 
+# libvips keeps recent operations and their pixels (up to 100 operations, 100 MiB) for reuse; every upload is
+# decoded once, so in a long-lived web worker or warm Lambda that cache would only hold memory.
+pyvips.cache_set_max(0)
+
 
 class VipsDecodeError(ValueError):
     """libvips could not decode the file (truncated, damaged); the message is libvips' own."""
