@@ -53,7 +53,8 @@ def test_results_are_complete_and_positive(results, name):
         assert metrics["n"] >= 1, case
         # a validation that holds no pixels may grow the peak by 0 MiB; nothing is negative or missing
         assert all(value >= 0 for value in metrics.values()) and any(value > 0 for value in metrics.values())
-    assert all(value > 0 for value in result["ratios"].values()), result["ratios"]
+    # a memory ratio may be 0 (nothing grew, the warm-up having paid for the allocator); times never are
+    assert all(value > 0 or name.startswith("memory") and value == 0 for name, value in result["ratios"].items())
 
 
 def test_thumbnail_reports_time_and_memory_against_references(results):
