@@ -37,6 +37,13 @@ def validate(data: bytes) -> None:
     inspect_upload(data, LIMITS.max_upload_bytes, LIMITS.max_image_pixels)
 
 
+LIMITS_NOTE = (
+    "what limits GIF, HEIC and AVIF: Pillow's GIF reader holds the whole first frame (1 byte a pixel, 95 MiB at "
+    "100 MP); libheif and libavif decode whole frames to YUV, then RGB (7-9 bytes a pixel), and pillow-heif has "
+    "no tile-by-tile decode. Not done (product decisions): check HEIC/AVIF by their container only (every item's "
+    "data present) and leave the pixel decode to the thumbnail job, or a lower pixel limit for these formats"
+)
+
 MEMORY_CASES = {"validate_upload": validate}  # run one per fresh process by benchmarks.peak_rss
 
 
@@ -83,4 +90,5 @@ def run(quick: bool) -> Report:
         "WebP scaled by libwebp), which reads every byte without a full-size canvas; GIF, HEIC and AVIF are "
         "decoded in full (Pillow's GIF reader, libheif and libavif decode whole frames)"
     )
+    report.notes.append(LIMITS_NOTE)
     return report
