@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint schema bench backfill clean
+.PHONY: run test lint schema bench bench-quick backfill clean
 
 run: $(INSTALLED)  ## start the web app and its local worker on http://127.0.0.1:$PORT (default 5000)
 	$(BIN)/gunicorn -c web_app/gunicorn.conf.py "web_app.app:create_app()"
@@ -20,8 +20,11 @@ lint: $(INSTALLED)  ## lint and format check (cfn-lint runs inside the tests)
 schema: $(INSTALLED)  ## regenerate database/schema.sql from annotation_core/schema.py
 	$(BIN)/python -m annotation_core.schema > database/schema.sql
 
-bench: $(INSTALLED)  ## measure thumbnailing, upload-to-thumbnail latency and gallery queries
+bench: $(INSTALLED)  ## measure thumbnailing (against libvips), upload memory, latency and gallery queries; writes docs/benchmarks.md
 	$(BIN)/python -m benchmarks
+
+bench-quick: $(INSTALLED)  ## a smoke run of every benchmark on small inputs (what CI checks); page in benchmarks/results/
+	$(BIN)/python -m benchmarks --quick
 
 backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)
 	$(BIN)/flask --app web_app.app captions backfill $(ARGS)
