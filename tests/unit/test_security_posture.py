@@ -14,11 +14,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cfnlint.decode import cfn_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools"
 CHECKOV = TOOLS / "checkov" / "bin" / "checkov"
 RELIABILITY = REPO / "docs" / "reliability.md"
+
+# The first run installs checkov (1.5-3 minutes on a busy machine); later runs scan in 10-25 s.
+pytestmark = pytest.mark.timeout(900)
 
 
 def install_checkov() -> None:
@@ -99,3 +103,34 @@ def test_the_docs_list_every_skip(report):
             row.startswith(f"| {check['check_id']} |") and f"`{resource}`" in row and f"| {template} |" in row
             for row in rows
         ), f"docs/reliability.md lists no skip of {check['check_id']} for {resource} in stack {template}"
+
+
+# --- What checkov cannot see: conditions and the values behind them ----------------------------------
+
+
+def template(name: str) -> dict:
+    return cfn_yaml.load(str(REPO / "deployment" / name))
+
+
+def test_with_a_certificate_port_80_only_redirects_and_https_takes_tls_1_2_or_later():
+    resources = template("04-ec2-alb-asg-stack.yaml")["Resources"]
+    (action,) = resources["HttpListener"]["Properties"]["DefaultActions"]
+    condition, with_certificate, without = action["Fn::If"]
+    assert condition == "UseHttps"
+    assert with_certificate["Type"] == "redirect" and "TargetGroupArn" not in with_certificate
+    assert with_certificate["RedirectConfig"] == {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+    assert without["Type"] == "forward"
+    https = resources["HttpsListener"]
+    assert https["Condition"] == "UseHttps" and https["Properties"]["Protocol"] == "HTTPS"
+    # ELB's policies that offer nothing older than TLS 1.2.
+    assert re.fullmatch(r"ELBSecurityPolicy-(TLS13-1-[23]|TLS-1-2|FS-1-2)-[\w-]+", https["Properties"]["SslPolicy"])
+
+
+def test_deleted_or_replaced_objects_stay_recoverable_for_7_days_then_expire():
+    resources = template("02-application-stack.yaml")["Resources"]
+    for name in ("ImageBucket", "ThumbnailBucket"):
+        bucket = resources[name]["Properties"]
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}, name
+        (rule,) = [r for r in bucket["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r]
+        assert rule["Status"] == "Enabled" and rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}, name
+        assert rule["ExpiredObjectDeleteMarker"] is True and "Prefix" not in rule and "Filter" not in rule, name
