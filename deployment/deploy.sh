@@ -628,8 +628,9 @@ delete_stack() {
   run aws cloudformation wait stack-delete-complete --region "$REGION" --stack-name "$(stack_name "$suffix")"
 }
 
-# The buckets are versioned: every object version and delete marker goes, 1000 at a time (the most one
-# delete-objects call takes), until a listing finds none. A dry run prints the first listing only.
+# The buckets are versioned: every object version and delete marker goes, 1000 at a time (one listing
+# call of at most 1000 entries, the most one delete-objects call takes), until a listing finds none.
+# A dry run prints the first listing only.
 empty_bucket() {  # output key of stack 02 holding a bucket name
   local bucket batch previous=""
   bucket="$(stack_output app "$1" "$PREFIX-app-$(tr '[:upper:]' '[:lower:]' <<< "$1")-dryrun")"
@@ -637,8 +638,8 @@ empty_bucket() {  # output key of stack 02 holding a bucket name
   step "Empty bucket $bucket (every version)"
   while :; do
     batch="$(query '{"Objects": []}' aws s3api list-object-versions --region "$REGION" --bucket "$bucket" \
-      --max-items 1000 --output json \
-      --query '{Objects: [Versions, DeleteMarkers][][].{Key: Key, VersionId: VersionId}, Quiet: `true`}')"
+      --max-keys 1000 --no-paginate --output json \
+      --query '{Objects: [Versions, DeleteMarkers][].{Key: Key, VersionId: VersionId}, Quiet: `true`}')"
     [[ "$batch" == *'"Key"'* ]] || return 0
     [ "$batch" != "$previous" ] || die "could not delete these objects from $bucket: $batch"
     run aws s3api delete-objects --region "$REGION" --bucket "$bucket" --delete "$batch"

@@ -553,10 +553,13 @@ if command == "ecr get-login-password":
     finish("fake-password")
 if command == "s3api list-object-versions":
     bucket = world["buckets"].setdefault(option("--bucket"), [])
-    batch = bucket[: int(option("--max-items"))]
+    batch = bucket[: int(option("--max-keys"))] if "--no-paginate" in args else bucket
     finish(json.dumps({"Objects": [{"Key": k, "VersionId": v} for k, v in batch], "Quiet": True}))
 if command == "s3api delete-objects":
-    gone = {(o["Key"], o["VersionId"]) for o in json.loads(option("--delete"))["Objects"]}
+    objects = json.loads(option("--delete"))["Objects"]
+    if len(objects) > 1000:
+        finish(code=254, err="An error occurred (MalformedXML) when calling the DeleteObjects operation")
+    gone = {(o["Key"], o["VersionId"]) for o in objects}
     world["buckets"][option("--bucket")] = [kv for kv in world["buckets"][option("--bucket")] if tuple(kv) not in gone]
     finish()
 if command == "lambda get-account-settings":
