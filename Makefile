@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint schema bench bench-quick backfill clean
+.PHONY: run test lint schema bench bench-quick backfill checkov clean
 
 run: $(INSTALLED)  ## start the web app and its local worker on http://127.0.0.1:$PORT (default 5000)
 	$(BIN)/gunicorn -c web_app/gunicorn.conf.py "web_app.app:create_app()"
@@ -29,6 +29,19 @@ bench-quick: $(INSTALLED)  ## a smoke run of every benchmark on small inputs (wh
 backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)
 	$(BIN)/flask --app web_app.app captions backfill $(ARGS)
 
+# checkov's dependencies clash with ours (it pins older boto3, botocore and packaging), so it has a
+# virtualenv of its own, made once; tests/unit/test_security_posture.py makes it through this target too.
+CHECKOV_VENV := .tools/checkov
+CHECKOV_SPEC := checkov>=3.3.30
+
+checkov: $(CHECKOV_VENV)/.installed  ## scan the CloudFormation stacks in deployment/ with checkov (installed in .tools/checkov)
+	$(CHECKOV_VENV)/bin/checkov --directory deployment --framework cloudformation --skip-download --compact
+
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet '$(CHECKOV_SPEC)'
+	touch $@
+
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -36,4 +49,4 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache *.egg-info
