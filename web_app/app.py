@@ -43,6 +43,7 @@ from web_app import (  # noqa: E402
     uploads,
     users_cli,
 )
+from web_app.form_files import ClosingRequest  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services = worker.services  # announces straight onto the worker's queue
 
     app = Flask(__name__)
+    app.request_class = ClosingRequest
     app.config.update(
         SECRET_KEY=_secret_key(settings),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes * REQUEST_FILES_LIMIT + 2**20,
