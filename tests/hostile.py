@@ -24,7 +24,7 @@ MARKUP = (
     "'><svg onload=window.__pwned_svg=1>",
     "'; DROP TABLE images; --",
     "{{7*7}} {% for x in range(3) %}x{% endfor %}",
-    'it\'s "quoted" & <b>bold</b>',
+    '"quoted" it\'s & <b>bold</b>',
 )
 
 
