@@ -17,6 +17,7 @@ from tests import images
 from tests.hostile import MARKUP
 from tests.web_client import JSON, csrf_token, seed
 
+SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # pages and JSON: the same on MariaDB
 RAW = ("<script>window.__pwned", 'onerror="window', "<svg onload", "<b>bold</b>")  # never in a page as markup
 
 
@@ -43,6 +44,7 @@ def test_model_answers_and_file_names_round_trip_exactly_through_the_json_api(cl
         assert document["filename"] == clean_filename(f"{payload}.jpg")
 
 
+@SQLITE_ONLY
 def test_every_page_shows_the_payloads_escaped_never_as_markup(client, hostile_images):
     first = next(iter(hostile_images))
     pages = ["/gallery", "/", *(f"/images/{image_id}" for image_id in hostile_images)]
@@ -56,6 +58,7 @@ def test_every_page_shows_the_payloads_escaped_never_as_markup(client, hostile_i
     assert "{{7*7}}" in client.get(f"/images/{templated}").get_data(as_text=True), "template syntax is not run"
 
 
+@SQLITE_ONLY
 def test_a_person_s_edits_holding_markup_round_trip_and_stay_text(client, hostile_images):
     image_id = next(iter(hostile_images))
     for payload in MARKUP:
@@ -81,6 +84,7 @@ def test_sql_in_a_search_or_a_caption_stays_data(client, services, hostile_image
     assert sql in [image["id"] for image in answer.get_json()["images"]], "the caption is found as words, not run"
 
 
+@SQLITE_ONLY
 def test_token_names_holding_markup_are_shown_as_text(client, services):
     admin = services.users.get_by_name("admin").id
     for payload in MARKUP:
@@ -92,9 +96,10 @@ def test_token_names_holding_markup_are_shown_as_text(client, services):
     assert all(str(markupsafe.escape(payload)) in html for payload in MARKUP)
 
 
-@pytest.mark.parametrize("payload", MARKUP)
-def test_user_names_cannot_hold_markup_at_all(client, services, payload):
-    with pytest.raises(AccountError):
-        check_username(payload)
+@SQLITE_ONLY
+def test_user_names_cannot_hold_markup_at_all(client):
+    for payload in MARKUP:
+        with pytest.raises(AccountError):
+            check_username(payload)
     users = client.get("/admin/users").get_data(as_text=True)
     assert not any(raw in users for raw in RAW)
