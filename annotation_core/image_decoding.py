@@ -20,8 +20,9 @@ from annotation_core.media_types import SUPPORTED_NAMES
 
 # What Pillow raises for corrupt or truncated files (the set its own fuzz tests accept, plus struct.error);
 # UnidentifiedImageError is an OSError. libheif's errors reach us as ValueError, libvips' as VipsDecodeError
-# (a ValueError).
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# (a ValueError); libavif's, through Pillow's AVIF plugin, as RuntimeError ("Failed to decode frame 0: ...",
+# found by tests/integration/test_hostile_uploads).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, RuntimeError)
 
 ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the transpose that makes the stored pixels upright (the EXIF 2.32 table).

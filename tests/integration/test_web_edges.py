@@ -100,3 +100,10 @@ def test_an_unwritable_bucket_is_503_with_retry_after_and_leaves_no_row(client, 
     assert response.status_code == 503 and response.headers["Retry-After"] == "30"
     assert services.repository.page() == []
     assert csrf_token(client)  # the app still serves pages
+
+
+@pytest.mark.parametrize("method", ["delete", "patch"])
+@pytest.mark.parametrize("image_id", ["0", HUGE])
+def test_other_methods_on_an_id_no_row_can_have_are_404_not_405(client, method, image_id):
+    response = getattr(client, method)(f"/api/images/{image_id}", headers={**JSON, "X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 404 and "error" in response.get_json()
