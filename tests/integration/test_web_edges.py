@@ -154,3 +154,10 @@ def wait_for(condition, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("method", ["delete", "patch"])
+@pytest.mark.parametrize("image_id", ["0", HUGE])
+def test_other_methods_on_an_id_no_row_can_have_are_404_not_405(client, method, image_id):
+    response = getattr(client, method)(f"/api/images/{image_id}", headers={**JSON, "X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 404 and "error" in response.get_json()
