@@ -9,7 +9,16 @@ from pathlib import Path
 
 from benchmarks.report import RESULTS_DIR, print_report, write_report
 
-BENCHMARKS = ("thumbnail", "renditions", "caption_rendition", "pipeline", "gallery", "rate_limited")
+BENCHMARKS = (
+    "thumbnail",
+    "renditions",
+    "caption_rendition",
+    "pipeline",
+    "ingest",
+    "cold_start",
+    "gallery",
+    "rate_limited",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
