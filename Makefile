@@ -20,7 +20,7 @@ lint: $(INSTALLED)  ## lint and format check (cfn-lint runs inside the tests)
 schema: $(INSTALLED)  ## regenerate database/schema.sql from annotation_core/schema.py
 	$(BIN)/python -m annotation_core.schema > database/schema.sql
 
-bench: $(INSTALLED)  ## measure thumbnailing, upload-to-thumbnail latency and gallery queries
+bench: $(INSTALLED)  ## measure thumbnailing, ingest, Lambda cold starts and gallery queries over a million rows
 	$(BIN)/python -m benchmarks
 
 backfill: $(INSTALLED)  ## re-caption images whose caption is missing or stale (ARGS="--dry-run" to count)

@@ -98,6 +98,10 @@ def _measure_database(report: Report, name: str, services: Services, count: int,
             p95 = stats[case].p95
             verdict = "met" if p95 <= target else "MISSED"
             report.checks[f"{name} {kind} p95 <= {target} ms: {case}"] = f"{verdict} ({p95:.1f} ms)"
+    report.notes.append(
+        f"{name}: a listing's 'SQL alone' replays its statements through the bare driver; the rest of the request "
+        "is rendering (image_json, Jinja), the session and the machine's load"
+    )
     for case, statements in queries.items():
         for sql, params in statements:
             report.notes.append(f"plan {name} {case}: {_plan(services.engine, sql, params)}")
