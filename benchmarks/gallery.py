@@ -38,7 +38,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def run(quick: bool) -> Report:
-    count, rounds = (5_000, 20) if quick else (1_000_000, 200)
+    count, rounds = (5_000, 10) if quick else (1_000_000, 200)
     report = Report(
         "gallery",
         f"gallery over {count:,} rows, signed in, rendered by Flask (SQLite and MariaDB) vs the bare driver",

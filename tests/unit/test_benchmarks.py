@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The quick run (with MariaDB when TEST_MYSQL_URL is set) outlasts the suite's 120 s on a loaded machine.
+pytestmark = pytest.mark.timeout(330)
 
 
 @pytest.fixture(scope="module")
