@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.database import ensure_schema, make_engine
@@ -29,6 +31,13 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 # Argon2 at its cheapest (the settings allow it): a test signs in in well under a millisecond.
 FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 64}
 TABLES = ("api_tokens", "images", "rate_limits", "users")
+
+# Property-based tests: no per-example deadline (a shared CI machine is slow now and then); each test sets
+# its own bounded max_examples. HYPOTHESIS_PROFILE=ci (set by .ci/run) makes every run draw the same cases.
+_HYPOTHESIS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+hypothesis_settings.register_profile("dev", **_HYPOTHESIS)
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_HYPOTHESIS)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from annotation_core.records import Job
 JOB_SOURCE = "image-annotation.retry"
 OBJECT_CREATED = "Object Created"
 JOB_DUE = "Image Job Due"
+MAX_IMAGE_ID = 2**63  # ids are BIGINT: a larger one can name no row and would be a database error
 
 
 class EventParseError(AnnotationError):
@@ -47,21 +48,21 @@ JobTarget = ObjectCreated | JobDue
 
 
 def parse_job_targets(event: Mapping[str, Any]) -> list[JobTarget]:
-    """Read every target an event names; raises EventParseError for anything else (AWS then retries it)."""
+    """Read every target an event names; raises EventParseError for anything else."""
     if not isinstance(event, Mapping):
         raise EventParseError(f"Not an S3 or job event: expected a JSON object, got {type(event).__name__}.")
     try:
         if "Records" in event:
             # Classic notifications URL-encode keys ("my photo.jpg" arrives as "my+photo.jpg").
             return [
-                ObjectCreated(record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"]))
-                for record in event["Records"]
+                _object_created(record["s3"]["bucket"]["name"], unquote_plus(_text(record["s3"]["object"]["key"])))
+                for record in _records(event["Records"])
                 if str(record.get("eventName", "ObjectCreated:")).startswith("ObjectCreated:")
             ]
         detail_type = event.get("detail-type")
         if detail_type == OBJECT_CREATED:
             detail = event["detail"]
-            return [ObjectCreated(detail["bucket"]["name"], detail["object"]["key"])]
+            return [_object_created(detail["bucket"]["name"], detail["object"]["key"])]
         if detail_type == JOB_DUE:
             return [_job_due(event["detail"])]
     except KeyError as error:
@@ -73,14 +74,31 @@ def parse_job_targets(event: Mapping[str, Any]) -> list[JobTarget]:
     )
 
 
+def _records(records: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(records, list):
+        raise EventParseError(f"Malformed event: Records must be a list, got {type(records).__name__}.")
+    return records
+
+
+def _text(value: Any) -> str:
+    """A bucket name or key: a non-empty string (a number or object there would reach the database)."""
+    if not isinstance(value, str) or not value:
+        raise EventParseError(f"Malformed event: a bucket name or key must be a non-empty string, got {value!r:.80}.")
+    return value
+
+
+def _object_created(bucket: Any, key: Any) -> ObjectCreated:
+    return ObjectCreated(_text(bucket), _text(key))
+
+
 def _job_due(detail: Mapping[str, Any]) -> JobDue:
     image_id, job, bucket = detail["image_id"], detail["job"], detail.get("bucket")
-    if type(image_id) is not int or image_id < 1:
-        raise EventParseError(f"Malformed event: image_id must be a positive integer, got {image_id!r}.")
+    if type(image_id) is not int or not 0 < image_id < MAX_IMAGE_ID:
+        raise EventParseError(f"Malformed event: image_id must be a positive integer, got {image_id!r:.80}.")
     if job not in set(Job):
-        raise EventParseError(f"Malformed event: job must be one of {', '.join(Job)}, got {job!r}.")
+        raise EventParseError(f"Malformed event: job must be one of {', '.join(Job)}, got {job!r:.80}.")
     if bucket is not None and not isinstance(bucket, str):
-        raise EventParseError(f"Malformed event: bucket must be a bucket name, got {bucket!r}.")
+        raise EventParseError(f"Malformed event: bucket must be a bucket name, got {bucket!r:.80}.")
     return JobDue(image_id, Job(job), bucket)
 
 

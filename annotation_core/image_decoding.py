@@ -13,13 +13,17 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from annotation_core import vips_decoding
 from annotation_core.colour import to_srgb
+from annotation_core.decode_budget import DECODES
 from annotation_core.errors import JobError
 from annotation_core.media_types import SUPPORTED_NAMES
 
 # What Pillow raises for corrupt or truncated files (the set its own fuzz tests accept, plus struct.error);
-# UnidentifiedImageError is an OSError. libheif's errors reach us as ValueError.
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# UnidentifiedImageError is an OSError. libheif's errors reach us as ValueError, libvips' as VipsDecodeError
+# (a ValueError); libavif's, through Pillow's AVIF plugin, as RuntimeError ("Failed to decode frame 0: ...",
+# found by tests/integration/test_hostile_uploads).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, RuntimeError)
 
 ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the transpose that makes the stored pixels upright (the EXIF 2.32 table).
@@ -57,13 +61,15 @@ def _register_plugins() -> None:
 def open_image(data: bytes, formats: list[str] | None = None) -> Iterator[Image.Image]:
     """Open `data` lazily; callers check MAX_IMAGE_PIXELS from the header themselves.
 
-    Pillow's DecompressionBombWarning is silenced because that check replaces it (pytest would turn it into
-    an error); its DecompressionBombError, far above our limit, still propagates.
+    While the block runs, the image's pixels are held from the process's decode budget, so very large images
+    are decoded in turns (`annotation_core.decode_budget`). Pillow's DecompressionBombWarning is silenced
+    because that check replaces it (pytest would turn it into an error); its DecompressionBombError, far
+    above our limit, still propagates.
     """
     _register_plugins()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data), formats=formats) as image:
+        with Image.open(io.BytesIO(data), formats=formats) as image, DECODES.take(image.width * image.height):
             yield image
 
 
@@ -85,9 +91,16 @@ def decode_to_fit(
     try:
         with open_image(data) as img:
             _check_pixels(img, max_pixels)
-            exif = img.getexif()  # also reads an XMP orientation; on JPEG it decodes no pixels
-            icc = img.info.get("icc_profile") or None
-            small = _shrink(img, box, exif.get(ORIENTATION_TAG, 1), draft_ratio)
+            exif, icc = _metadata(img, data)
+            orientation = exif.get(ORIENTATION_TAG, 1)
+            stored_box = (box[1], box[0]) if orientation in _SWAPPING_ORIENTATIONS else box
+            if img.format in vips_decoding.FORMATS:
+                small = vips_decoding.shrink(data, stored_box)
+            else:
+                small = _shrink(img, stored_box, draft_ratio)
+            method = _UPRIGHT.get(orientation)
+            if method is not None:  # after the shrink: a few thousand pixels move instead of the full image
+                small = small.transpose(method)
             pixels = _srgb_keeping_alpha(small, icc) if keep_alpha else to_srgb(_flattened(small), icc)
             pixels.info = {}  # nothing of the original's metadata may travel on with the pixels
             return Decoded(pixels, exif)
@@ -111,13 +124,27 @@ def _check_pixels(img: Image.Image, max_pixels: int) -> None:
         )
 
 
-def _shrink(img: Image.Image, box: tuple[int, int], orientation: int, draft_ratio: float) -> Image.Image:
-    """Decode at reduced size where the format allows and shrink in the stored frame; orient the small result.
+def _metadata(img: Image.Image, data: bytes) -> tuple[Image.Exif, bytes | None]:
+    """The original's EXIF and ICC profile, without decoding its pixels.
 
-    Rotating after the shrink moves a few thousand pixels instead of the full-size image (and a transpose
-    of the lazily opened file would force a full decode).
+    Pillow's PNG reader decodes the whole image to look for an EXIF block after the pixels, so files that
+    libvips decodes have theirs read from libvips' header instead.
     """
-    stored_box = (box[1], box[0]) if orientation in _SWAPPING_ORIENTATIONS else box
+    if img.format not in vips_decoding.FORMATS:
+        # getexif also reads an XMP orientation; on JPEG it decodes no pixels
+        return img.getexif(), img.info.get("icc_profile") or None
+    raw_exif, icc = vips_decoding.metadata(data)
+    exif = Image.Exif()
+    if raw_exif:
+        exif.load(raw_exif)
+    return exif, icc
+
+
+def _shrink(img: Image.Image, stored_box: tuple[int, int], draft_ratio: float) -> Image.Image:
+    """Decode at reduced size where the format allows (JPEG) and shrink into `stored_box` in the stored frame.
+
+    A transpose of the lazily opened file would force a full decode, so orientation is left to the caller.
+    """
     scale = min(stored_box[0] / img.width, stored_box[1] / img.height, 1.0)
     target = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     # JPEG only (a no-op elsewhere). The mode only acts on RGB files ("L" would drop colour); grey and
@@ -126,8 +153,7 @@ def _shrink(img: Image.Image, box: tuple[int, int], orientation: int, draft_rati
     small = _resizable(img)
     small.thumbnail(stored_box, reducing_gap=draft_ratio)
     small.load()  # an image already inside the box is left lazy by thumbnail(); its file closes on return
-    method = _UPRIGHT.get(orientation)
-    return small if method is None else small.transpose(method)
+    return small
 
 
 def _resizable(img: Image.Image) -> Image.Image:

@@ -192,6 +192,18 @@ class JobStore:
             found = [conn.execute(statement).scalar() for statement in times]
         return min((moment for moment in found if moment is not None), default=None)
 
+    def next_lease_expiry(self, lease_seconds: int) -> datetime | None:
+        """When the oldest lease of a processing job runs out (None if no job is processing): a worker killed
+        mid-job leaves it so, and the sweeper must come back for it then."""
+        starts = [
+            sa.select(sa.func.min(column(job, "started_at"))).where(column(job, "status") == JobState.PROCESSING, LIVE)
+            for job in Job
+        ]
+        with self.engine.connect() as conn:
+            found = [conn.execute(statement).scalar() for statement in starts]
+        oldest = min((moment for moment in found if moment is not None), default=None)
+        return None if oldest is None else oldest + timedelta(seconds=lease_seconds)
+
     def _settle(self, claim: Claim, state: JobState, values: dict, *, finished: bool = True) -> bool:
         now = utcnow()
         statement = (

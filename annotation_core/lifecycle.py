@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from annotation_core.errors import AnnotationError, ProviderNotConfiguredError, RetryLaterError, StorageError
-from annotation_core.events import JobDue, JobTarget, ObjectCreated, parse_job_targets
+from annotation_core.events import EventParseError, JobDue, JobTarget, ObjectCreated, parse_job_targets
 from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job
 from annotation_core.repository import ImageRepository
@@ -214,5 +214,14 @@ class JobRunner:
 
 
 def handle_event(event: Mapping[str, Any], job: Job, runner: JobRunner, work: Work, deadline: float) -> dict[str, int]:
-    """Run `job` for every target the event names; returns how many ended in each outcome."""
-    return dict(Counter(runner.run(target, job, work, deadline) for target in parse_job_targets(event)))
+    """Run `job` for every target the event names; returns how many ended in each outcome.
+
+    An event we cannot read is logged and dropped: delivered again it would fail the same way, so raising
+    would only spend AWS's retries on it.
+    """
+    try:
+        targets = parse_job_targets(event)
+    except EventParseError as error:
+        log.warning("dropped an event job=%s: %s", job, error.message)
+        return {"dropped": 1}
+    return dict(Counter(runner.run(target, job, work, deadline) for target in targets))

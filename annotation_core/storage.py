@@ -17,6 +17,8 @@ from annotation_core.errors import StorageError
 
 # Objects are written once under unique keys and never change.
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A local object is written to `.incoming-<pid>-<random>` beside its key, then renamed into place.
+TEMPORARY_PREFIX = ".incoming-"
 
 
 class ObjectStore(Protocol):
@@ -67,11 +69,24 @@ class LocalFolderStore:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             # Write to a temporary file and rename, so no reader ever sees half an object.
-            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".incoming-", delete=False) as handle:
+            # The writer's pid in the name tells `remove_abandoned_writes` whose write a leftover was.
+            prefix = f"{TEMPORARY_PREFIX}{os.getpid()}-"
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=prefix, delete=False) as handle:
                 handle.write(data)
             os.replace(handle.name, target)
         except OSError as error:
             raise StorageError(f"Could not write {key} to {self.bucket}: {error.strerror}.") from error
+
+    def remove_abandoned_writes(self) -> int:
+        """Delete temporary files of writers that died mid-write (killed, or the machine lost power);
+        returns how many. A file of a living writer is left alone: its write may still be going on."""
+        removed = 0
+        for path in self.root.rglob(f"{TEMPORARY_PREFIX}*"):
+            writer = path.name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
+            if not writer.isdigit() or not _alive(int(writer)):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def load(self, key: str) -> bytes:
         try:
@@ -88,6 +103,16 @@ class LocalFolderStore:
     def url(self, key: str, download_name: str | None = None) -> str:
         """The media route's link; with `download_name` it answers as an attachment of the stored file name."""
         return f"{self.url_prefix}/{key}" + ("?download=1" if download_name else "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 class S3Store:

@@ -25,7 +25,7 @@ SWEEP_BATCH = 1000  # jobs of each kind announced per sweep; the next sweep take
 @dataclass(frozen=True)
 class SweepResult:
     announced: dict[Job, int]
-    next_attempt_at: datetime | None  # when the soonest job waiting to retry falls due
+    next_attempt_at: datetime | None  # when the soonest retry falls due or the oldest lease runs out
 
     @property
     def total(self) -> int:
@@ -49,7 +49,8 @@ def sweep(
         if image_ids:
             announcer.due((image_id, job) for image_id in image_ids)
         announced[job] = len(image_ids)
-    result = SweepResult(announced, repository.next_attempt_at())
+    moments = (repository.next_attempt_at(), repository.next_lease_expiry(settings.job_lease_seconds))
+    result = SweepResult(announced, min((moment for moment in moments if moment is not None), default=None))
     if result.total:
         log.info("sweep announced %s", ", ".join(f"{count} {job}" for job, count in announced.items() if count))
     return result

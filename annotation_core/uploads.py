@@ -84,7 +84,7 @@ def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | N
     same bytes."""
     existing = services.repository.find_by_sha256(upload.sha256)
     if existing is not None:
-        return StoredUpload(_out_of_the_trash(services, existing), duplicate=True)
+        return StoredUpload(_already_there(services, existing, upload), duplicate=True)
     key = f"uploads/{uuid.uuid4().hex}.{upload.info.extension}"
     new = NewImage(
         key,
@@ -103,7 +103,7 @@ def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | N
         existing = services.repository.find_by_sha256(upload.sha256)
         if existing is None:
             raise
-        return StoredUpload(_out_of_the_trash(services, existing), duplicate=True)
+        return StoredUpload(_already_there(services, existing, upload), duplicate=True)
     try:
         services.originals.save(key, upload.data, upload.info.mime_type)
     except AnnotationError:
@@ -113,6 +113,20 @@ def store_upload(services: Services, upload: CheckedUpload, uploaded_by: int | N
         services.announcer.uploaded(record.id)
     log.info("stored upload image=%s key=%s size=%d", record.id, key, len(upload.data), extra={"image_id": record.id})
     return StoredUpload(record, duplicate=False)
+
+
+def _already_there(services: Services, record: ImageRecord, upload: CheckedUpload) -> ImageRecord:
+    """The image that holds these bytes, out of the trash, with its original written again if the upload
+    that made its row died before the original was stored (the same bytes are the same original)."""
+    record = _out_of_the_trash(services, record)
+    if services.originals.exists(record.original_key):
+        return record
+    services.originals.save(record.original_key, upload.data, upload.info.mime_type)
+    services.repository.reset_for_retry(record.id, services.settings.job_lease_seconds)
+    if services.announcer is not None:
+        services.announcer.uploaded(record.id)
+    log.warning("stored the missing original again image=%s", record.id, extra={"image_id": record.id})
+    return services.repository.get(record.id)
 
 
 def _out_of_the_trash(services: Services, record: ImageRecord) -> ImageRecord:

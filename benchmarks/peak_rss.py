@@ -11,7 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.thumbnail import CASES_BY_NAME, warm_up
+from benchmarks import libvips, upload_memory
+from benchmarks.photos import encode, heic, photo
+from benchmarks.thumbnail import CASES_BY_NAME
+
+CASES = CASES_BY_NAME | libvips.MEMORY_CASES | upload_memory.MEMORY_CASES
 
 
 def status_kib(field: str) -> int:
@@ -31,13 +35,22 @@ def reset_peak() -> bool:
     return True
 
 
+def warm_up() -> None:
+    """Run every case on a tiny image of each format the cases read differently."""
+    tiny = photo((64, 48))
+    for data in (encode(tiny, "JPEG"), encode(tiny, "PNG"), encode(tiny, "WEBP"), heic((64, 48))):
+        for name, case in CASES.items():
+            if name not in libvips.MEMORY_CASES or libvips.vips_decodes(data):
+                case(data)
+
+
 def main(case: str, path: str) -> None:
     data = Path(path).read_bytes()
-    warm_up()  # loads codecs and lazy modules, so only the case's own buffers count
+    warm_up()  # loads codecs, libvips and lazy modules, so only the case's own buffers count
     gc.collect()
     was_reset = reset_peak()
     before = status_kib("VmRSS") if was_reset else status_kib("VmHWM")
-    CASES_BY_NAME[case](data)
+    CASES[case](data)
     growth = status_kib("VmHWM") - before
     print(json.dumps({"case": case, "peak_growth_kib": growth, "peak_was_reset": was_reset}))
 

@@ -6,11 +6,14 @@ import json
 import os
 import platform
 import sqlite3
+import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import PIL
+import pyvips
 from PIL import features
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -27,6 +30,12 @@ class Report:
     ratios: dict[str, float] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def verdict(figure: float, target: float, unit: str = "") -> str:
+    """A check's text for an upper-bound target: 'target: ≤ 1.2×: 1.05× — met'."""
+    met = "met" if figure <= target else "missed"
+    return f"target: ≤ {target:g}{unit}: {figure:.2f}{unit} — {met}"
 
 
 def print_report(report: Report) -> None:
@@ -61,12 +70,14 @@ def write_report(report: Report, out_dir: Path, quick: bool) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {
         "name": report.name,
+        "title": report.title,
         "quick": quick,
         "params": report.params,
         "results": report.results,
         "ratios": report.ratios,
         "checks": report.checks,
         "notes": report.notes,
+        "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "environment": environment(),
     }
     path = out_dir / f"{report.name}.json"
@@ -77,10 +88,22 @@ def write_report(report: Report, out_dir: Path, quick: bool) -> Path:
 def environment() -> dict[str, Any]:
     """Versions and load: results only compare within a run, but the context explains them."""
     return {
+        "ran_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.system()} {platform.release()} {platform.machine()}, {_cpu_model()}",
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "load_average": os.getloadavg(),
         "python": platform.python_version(),
         "pillow": PIL.__version__,
         "libjpeg_turbo": features.version("libjpeg_turbo"),
+        "libwebp": features.version("webp"),
+        "libvips": ".".join(str(pyvips.version(part)) for part in range(3)),
         "sqlite": sqlite3.sqlite_version,
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
     }
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return models[0] if models else platform.processor() or "unknown CPU"

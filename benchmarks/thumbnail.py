@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from annotation_core.image_decoding import decode_to_fit, open_image
-from benchmarks.photos import encode, heic, jpeg, photo
+from benchmarks.photos import encode, jpeg, photo
 from benchmarks.report import Report
 from benchmarks.timing import measure, ratio
 from lambda_functions.thumbnail_lambda.thumbnailer import Encoded, make_renditions
@@ -73,13 +73,6 @@ CASES_BY_NAME = {  # the memory cases, run one per fresh process by benchmarks.p
 
 
 JPEG_MEMORY_CASES = ("one_thumbnail", "naive", "full_decode")
-
-
-def warm_up() -> None:
-    """Run every memory case on a tiny JPEG and a tiny HEIC."""
-    for tiny in (jpeg((64, 48)), heic((64, 48))):
-        for case in CASES_BY_NAME.values():
-            case(tiny)
 
 
 def peak_growth_mib(case: str, path: Path) -> float:

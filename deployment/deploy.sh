@@ -307,16 +307,44 @@ IMAGE_REF_web_app=""
 IMAGE_REF_annotation_lambda=""
 IMAGE_REF_thumbnail_lambda=""
 
+# The repositories' tags are immutable: a tag, once pushed, always names the same image. So a build of
+# uncommitted changes gets a tag of its own (-dirty-<UTC time>), and a commit's tag is reused as is.
 image_tag() {
+  local stamp
+  stamp="$(date -u +%Y%m%d%H%M%S)"
   if [ -n "${CFG_IMAGE_TAG}" ]; then
     printf '%s' "${CFG_IMAGE_TAG}"
   elif git rev-parse --short=12 HEAD > /dev/null 2>&1; then
     local tag
     tag="$(git rev-parse --short=12 HEAD)"
-    git diff --quiet HEAD -- 2> /dev/null || tag="$tag-dirty"
+    git diff --quiet HEAD -- 2> /dev/null || tag="$tag-dirty-$stamp"
     printf '%s' "$tag"
   else
-    printf 'manual'
+    printf 'manual-%s' "$stamp"
+  fi
+}
+
+# The digest of the image <repository URI>:<tag> in ECR, or nothing when there is none; any other error
+# stops the script. A dry run prints the query and answers with the placeholder $3.
+pushed_digest() {
+  local uri="$1" tag="$2" placeholder="$3" errors digest
+  local lookup=(aws ecr describe-images --region "$REGION" --repository-name "${uri#*/}"
+    --image-ids "imageTag=$tag" --query 'imageDetails[0].imageDigest' --output text)
+  trace "${lookup[@]}"
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%s' "$placeholder"
+    return 0
+  fi
+  errors="$(mktemp)"
+  if digest="$("${lookup[@]}" 2> "$errors")"; then
+    rm -f "$errors"
+    printf '%s' "$digest"
+  elif grep -q ImageNotFoundException "$errors"; then
+    rm -f "$errors"
+  else
+    cat "$errors" >&2
+    rm -f "$errors"
+    die "could not look up $uri:$tag in ECR"
   fi
 }
 
@@ -335,15 +363,21 @@ build_push_and_pin_images() {
   for entry in "${IMAGES[@]}"; do
     IFS='|' read -r name dockerfile output platform <<< "$entry"
     uri="$(stack_output ecr "$output" "$registry/$PREFIX-$name")"
-    if [ "$SKIP_BUILD" = 0 ]; then
+    if [ "$SKIP_BUILD" = 1 ]; then
+      digest="$(pushed_digest "$uri" "$tag" "$(dry_run_digest "$uri:$tag")")"
+    else
+      digest="$(pushed_digest "$uri" "$tag" "")"  # a dry run builds
+    fi
+    if [ "$SKIP_BUILD" = 0 ] && [ -n "$digest" ]; then
+      step "Image $name: $uri:$tag is already in ECR, reused (tags are immutable: to deploy other code under"
+      echo "    a tag you chose, set a new IMAGE_TAG; left empty, it is the git commit)" >&3
+    elif [ "$SKIP_BUILD" = 0 ]; then
       step "Image $name ($dockerfile, $platform, build context: repository root)"
       run docker build --platform "$platform" --provenance=false -f "$dockerfile" -t "$uri:$tag" .
       run docker push "$uri:$tag"
+      digest="$(pushed_digest "$uri" "$tag" "$(dry_run_digest "$uri:$tag")")"
     fi
-    digest="$(query "$(dry_run_digest "$uri:$tag")" aws ecr describe-images --region "$REGION" \
-      --repository-name "${uri#*/}" --image-ids "imageTag=$tag" \
-      --query 'imageDetails[0].imageDigest' --output text)"
-    [[ "$digest" == sha256:* ]] || die "no image $uri:$tag in ECR (build it, or drop --skip-build)"
+    [[ "$digest" == sha256:* ]] || die "no image $uri:$tag in ECR (drop --skip-build to build it, or set IMAGE_TAG to a tag pushed before)"
     printf -v "IMAGE_REF_${name//-/_}" '%s' "$uri@$digest"
     echo "    $name -> $uri@$digest" >&3
   done
@@ -594,12 +628,23 @@ delete_stack() {
   run aws cloudformation wait stack-delete-complete --region "$REGION" --stack-name "$(stack_name "$suffix")"
 }
 
+# The buckets are versioned: every object version and delete marker goes, 1000 at a time (one listing
+# call of at most 1000 entries, the most one delete-objects call takes), until a listing finds none.
+# A dry run prints the first listing only.
 empty_bucket() {  # output key of stack 02 holding a bucket name
-  local bucket
+  local bucket batch previous=""
   bucket="$(stack_output app "$1" "$PREFIX-app-$(tr '[:upper:]' '[:lower:]' <<< "$1")-dryrun")"
   [ -n "$bucket" ] && [ "$bucket" != None ] || return 0
-  step "Empty bucket $bucket"
-  run aws s3 rm "s3://$bucket" --recursive --region "$REGION"
+  step "Empty bucket $bucket (every version)"
+  while :; do
+    batch="$(query '{"Objects": []}' aws s3api list-object-versions --region "$REGION" --bucket "$bucket" \
+      --max-keys 1000 --no-paginate --output json \
+      --query '{Objects: [Versions, DeleteMarkers][].{Key: Key, VersionId: VersionId}, Quiet: `true`}')"
+    [[ "$batch" == *'"Key"'* ]] || return 0
+    [ "$batch" != "$previous" ] || die "could not delete these objects from $bucket: $batch"
+    run aws s3api delete-objects --region "$REGION" --bucket "$bucket" --delete "$batch"
+    previous="$batch"
+  done
 }
 
 teardown() {

@@ -33,6 +33,7 @@ from annotation_core.local_channel import JobListener, WorkerLock
 from annotation_core.logs import configure_logging
 from annotation_core.records import Job
 from annotation_core.settings import load_settings
+from annotation_core.storage import LocalFolderStore
 from annotation_core.sweeper import LOST_EVENT_SECONDS, SweepResult, sweep
 from annotation_core.trash import purge_expired
 from lambda_functions.annotation_lambda.lambda_function import caption_work
@@ -77,6 +78,9 @@ class LocalWorker:
     def start(self) -> None:
         """Sweep now, then listen for announcements from other processes and sweep whenever jobs fall due."""
         self._listener = JobListener(self.services.settings.data_dir)
+        for store in (self.services.originals, self.services.thumbnails):
+            if isinstance(store, LocalFolderStore) and (removed := store.remove_abandoned_writes()):
+                log.warning("removed %d half-written objects of a process that died in %s", removed, store.bucket)
         self._sweep_once(lost_after=0.0)  # announcements made before this worker started reached no one
         for target, name in ((self._listen, "job-listener"), (self._sweep_forever, "job-sweeper")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -131,6 +135,7 @@ class LocalWorker:
                 self._wake.set()  # the sweeper learns the new due time
         except Exception:  # e.g. the database is down: the row keeps its state and the sweep comes back to it
             log.exception("job could not be run or recorded image=%s job=%s", image_id, job)
+            self._wake.set()  # the sweeper learns when its lease runs out
         finally:
             with self._idle:
                 self._unfinished -= 1

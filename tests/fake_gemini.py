@@ -22,6 +22,8 @@ With `responseMimeType: application/json` and a schema, the default answer is th
         fake.delay_seconds = 2.0                  # make every default answer slow (timeouts)
         fake.retry_delay = "2s"                   # the wait a 429 asks for (RetryInfo.retryDelay)
         fake.refuse_fraction = 0.7                # refuse 70 % of default answers with 429 and that wait
+        fake.unavailable = True                   # answer everything 503 UNAVAILABLE (an outage)
+        fake.stop(); fake.start()                 # connection refused meanwhile; back on the same port
         fake.requests[0].headers["x-goog-api-key"], fake.requests[0].images, fake.requests[0].texts
 """
 
@@ -124,6 +126,7 @@ class FakeGemini(FakeServer):
         self.refuse_fraction = refuse_fraction  # refuse this share of default answers with 429 (a busy free key)
         self.api_key: str | None = None  # when set, any other key is refused as Gemini refuses it
         self.models: set[str] | None = None  # when set, other model names are 404
+        self.unavailable = False  # when set, every request is a 503, as during an outage of the service
         self._random = random.Random(seed)
 
     def read(self, request: RecordedRequest) -> GeminiRequest:
@@ -141,6 +144,8 @@ class FakeGemini(FakeServer):
     # --- answering as Gemini does ---
 
     def answer(self, recorded: RecordedRequest) -> Answer:
+        if self.unavailable:
+            return Answer(503, self.error_body(503))
         request = GeminiRequest(recorded)
         refusal = self._refusal(request)
         if refusal is not None:

@@ -44,6 +44,7 @@ class FakeServer:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port = 0  # after the first start, the port it got: a restart comes back on the same one
 
     # --- to override ---
 
@@ -83,7 +84,8 @@ class FakeServer:
     # --- serving ---
 
     def start(self):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
+        self._port = server.server_address[1]
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -95,7 +97,7 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, wake any delayed answers and close the socket."""
+        """Stop serving, wake any delayed answers and close the socket (clients are refused until `start()`)."""
         if self._server is None:
             return
         self._stopping.set()

@@ -33,6 +33,23 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
+def truncated(fmt: str) -> bytes:
+    """The first three quarters of a photo-like PNG or WebP: a header that opens, rows that end early."""
+    buffer = io.BytesIO()
+    Image.effect_noise((256, 256), 60).convert("RGB").save(buffer, fmt)
+    data = buffer.getvalue()
+    return data[: len(data) * 3 // 4]
+
+
+def damaged_png() -> bytes:
+    """A whole PNG with zeros over the middle of its compressed rows: every chunk there, the data broken."""
+    buffer = io.BytesIO()
+    Image.effect_noise((256, 256), 60).convert("RGB").save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    return bytes(data)
+
+
 def png_claiming_size(width: int, height: int) -> bytes:
     """A 1x1 PNG whose header claims width x height: a decompression bomb by its header."""
     png = bytearray(image_bytes("PNG", (1, 1), mode="L", color=0))

@@ -16,7 +16,8 @@ if __name__ == "__main__" and not __package__:
 
 import click  # noqa: E402
 from flask import Flask  # noqa: E402
-from werkzeug.routing import IntegerConverter  # noqa: E402
+from werkzeug.exceptions import NotFound  # noqa: E402
+from werkzeug.routing import IntegerConverter, ValidationError  # noqa: E402
 
 from annotation_core.announcers import LocalAnnouncer  # noqa: E402
 from annotation_core.bootstrap import Services, bootstrap  # noqa: E402
@@ -43,6 +44,7 @@ from web_app import (  # noqa: E402
     uploads,
     users_cli,
 )
+from web_app.form_files import ClosingRequest  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services = worker.services  # announces straight onto the worker's queue
 
     app = Flask(__name__)
+    app.request_class = ClosingRequest
     app.config.update(
         SECRET_KEY=_secret_key(settings),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes * REQUEST_FILES_LIMIT + 2**20,
@@ -102,6 +105,14 @@ class DatabaseIdConverter(IntegerConverter):
         kwargs.setdefault("min", 1)
         kwargs.setdefault("max", 2**63 - 1)
         super().__init__(url_map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        # A ValidationError would let werkzeug answer 405 for DELETE /api/images/0 (the path matched the
+        # pattern of rules for other methods); an id no row can have is simply not there.
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            raise NotFound() from None
 
 
 def _start_local_worker(services: Services):

@@ -8,6 +8,7 @@ results; a `JobError` carries the text shown to the user. Renditions are sRGB an
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image
@@ -58,18 +59,26 @@ def make_renditions(
     keep_location: bool = False,
 ) -> Renditions:
     """Decode `data` once, at the smallest scale that covers the preview, and make every rendition from that;
-    the grid image comes from the preview (over 5x larger by default, so it stays sharp)."""
+    the grid image comes from the preview (over 5x larger by default, so it stays sharp).
+
+    The preview is encoded on a second thread while this one makes the grid image and the placeholder: Pillow
+    releases the GIL in its resize and encoders, so on two cores the grid costs almost nothing extra.
+    """
     box = (max(preview_size, grid_box[0]), max(preview_size, grid_box[1]))
     # WebP keeps transparency (pages show it on a checkerboard); JPEG has none, so it is flattened onto white.
     decoded = decode_to_fit(data, box, max_pixels, draft_ratio=1.0, keep_alpha=image_format == "webp")
     preview = decoded.image
     preview.thumbnail((preview_size, preview_size), reducing_gap=2.0)
-    grid = preview.copy()
-    grid.thumbnail(grid_box, reducing_gap=2.0)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview-encoder") as encoder:
+        encoding_preview = encoder.submit(encode, preview, image_format, "preview")
+        grid = preview.copy()
+        grid.thumbnail(grid_box, reducing_gap=2.0)
+        grid_encoded, placeholder = encode(grid, image_format, "grid"), thumbhash_of(grid)
+        preview_encoded = encoding_preview.result()
     return Renditions(
-        grid=encode(grid, image_format, "grid"),
-        preview=encode(preview, image_format, "preview"),
-        placeholder=thumbhash_of(grid),
+        grid=grid_encoded,
+        preview=preview_encoded,
+        placeholder=placeholder,
         facts=read_photo_facts(decoded.exif, keep_location=keep_location),
     )
 

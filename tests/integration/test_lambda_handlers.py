@@ -13,11 +13,13 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from PIL import Image
 
 from annotation_core.bootstrap import Services, bootstrap, lambda_services
-from annotation_core.events import EventParseError, JobDue, job_due_entry
+from annotation_core.events import JobDue, job_due_entry
 from annotation_core.job_store import utcnow
 from annotation_core.records import Job
 from annotation_core.schema import images as table
@@ -27,6 +29,7 @@ from lambda_functions import job_sweeper
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from lambda_functions.thumbnail_lambda import lambda_function as thumbnail
 from tests import images
+from tests.hostile import mangled_events
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 ORIGINALS, THUMBNAILS = "originals-test", "thumbnails-test"
@@ -157,9 +160,29 @@ def test_event_for_an_object_without_a_row_is_ignored(web, lambda_env, lambda_co
     assert thumbnail.lambda_handler(eventbridge_event("uploads/stray.jpg"), lambda_context) == {"ignored": 1}
 
 
-def test_malformed_event_raises_so_aws_retries_then_dead_letters_it(lambda_env, lambda_context):
-    with pytest.raises(EventParseError):
-        thumbnail.lambda_handler({"detail-type": "Object Deleted"}, lambda_context)
+def test_a_malformed_event_is_logged_and_dropped_not_retried(lambda_env, lambda_context, capsys):
+    assert thumbnail.lambda_handler({"detail-type": "Object Deleted"}, lambda_context) == {"dropped": 1}
+    assert annotation.lambda_handler({"Records": "not a list"}, lambda_context) == {"dropped": 1}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    dropped = [line["message"] for line in lines if line["message"].startswith("dropped an event")]
+    assert len(dropped) == 2 and "Records must be a list" in dropped[1]
+
+
+OUTCOMES = {"dropped", "ignored", "skipped", "completed", "failed", "retry", "waiting", "lost"}
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_mangled_events_reach_both_handlers_and_are_dropped_or_ignored_never_raised(web, lambda_env, lambda_context):
+    record = uploaded(web)  # so that events naming a real key or id meet a real row
+
+    @settings(max_examples=60)
+    @given(mangled_events(), st.sampled_from([thumbnail, annotation]))
+    def check(event, function):
+        outcome = function.lambda_handler(event, lambda_context)
+        assert set(outcome) <= OUTCOMES, outcome
+
+    check()
+    assert web.repository.get(record.id) is not None
 
 
 def test_a_job_due_event_runs_that_job_only(web, lambda_env, lambda_context):

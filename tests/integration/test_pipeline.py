@@ -190,6 +190,21 @@ def test_same_bytes_twice_is_one_image(client, services):
     assert len(services.repository.page()) == 1
 
 
+def test_the_same_bytes_again_restore_an_original_a_crashed_upload_never_wrote(client, services, worker):
+    data = images.jpeg((120, 80), color="purple")
+    first = web_client.upload(client, (data, "a.jpg")).get_json()["images"][0]
+    assert worker.drain()
+    record = services.repository.get(first["id"])
+    services.originals.delete(record.original_key)  # as if the process died between the row and the object
+
+    again = web_client.upload(client, (data, "a.jpg")).get_json()["images"][0]
+
+    assert (again["id"], again["duplicate"]) == (first["id"], True)
+    assert services.originals.load(record.original_key) == data
+    assert worker.drain()
+    assert services.repository.get(record.id).status == "completed"
+
+
 def test_failed_object_write_leaves_no_row(client, services):
     services.originals.root.parent.mkdir(parents=True, exist_ok=True)
     services.originals.root.write_text("a file where the bucket folder should be")

@@ -55,6 +55,21 @@ def test_local_atomic_write_leaves_no_temporary_files(folder):
     assert files_under(folder.root) == ["uploads/0.jpg", "uploads/1.jpg", "uploads/2.jpg"]
 
 
+def test_half_written_objects_of_dead_writers_are_removed_and_those_of_living_ones_kept(folder):
+    import os
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    folder.save(KEY, JPEG, "image/jpeg")
+    (folder.root / "uploads" / f".incoming-{dead}-x1y2").write_bytes(JPEG[:100])  # killed mid-write
+    (folder.root / "uploads" / f".incoming-{os.getpid()}-a3b4").write_bytes(JPEG[:100])  # still writing
+
+    assert folder.remove_abandoned_writes() == 1
+
+    assert files_under(folder.root) == [f"uploads/.incoming-{os.getpid()}-a3b4", KEY]
+
+
 def test_local_failed_write_raises_storage_error_and_leaves_nothing(folder):
     folder.root.mkdir(parents=True)
     (folder.root / "uploads").write_bytes(b"a file where a folder should be")

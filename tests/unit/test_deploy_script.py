@@ -125,7 +125,8 @@ def test_images_are_built_from_the_repository_root_pushed_then_pinned_by_digest(
     tags = [option(c, "-t") for c in builds]
     assert all(tag.endswith(":test-tag") for tag in tags)
     assert [c[2] for c in printed if c[:2] == ["docker", "push"]] == tags
-    assert sum(c[:3] == ["aws", "ecr", "describe-images"] for c in printed) == 3
+    # Each tag is looked up before the build (an image already pushed is reused) and after the push.
+    assert sum(c[:3] == ["aws", "ecr", "describe-images"] for c in printed) == 6
 
     lambda_stack, web_stack = overrides(deploys(dry_run)[3]), overrides(deploys(dry_run)[4])
     pinned = {
@@ -147,6 +148,39 @@ def test_images_are_built_from_the_repository_root_pushed_then_pinned_by_digest(
 def test_dry_run_digests_are_deterministic(stubs, dry_run, tmp_path):
     again = run_script(stubs, "--dry-run", config=config_with(tmp_path, IMAGE_TAG="test-tag"))
     assert again.stdout == dry_run.stdout
+
+
+def git(folder: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+    return subprocess.run(command, cwd=folder, check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_images_are_tagged_with_the_commit_and_uncommitted_changes_get_a_tag_of_their_own(stubs, tmp_path):
+    """The repositories' tags are immutable: a tag must never be pushed twice with other content."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "deployment", checkout / "deployment")
+    git(checkout, "init", "-q")
+    git(checkout, "add", ".")
+    git(checkout, "commit", "-q", "-m", "deployment")
+    commit = git(checkout, "rev-parse", "--short=12", "HEAD")
+
+    def tags() -> set[str]:
+        config = config_with(tmp_path, IMAGE_TAG="")
+        result = subprocess.run(
+            ["bash", str(checkout / "deployment" / "deploy.sh"), "--config", str(config), "--dry-run"],
+            env={**os.environ, "PATH": f"{stubs[0]}{os.pathsep}{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return {option(c, "-t").rsplit(":", 1)[1] for c in commands(result.stdout) if c[:2] == ["docker", "build"]}
+
+    assert tags() == {commit}
+    (checkout / "deployment" / "README.md").write_text("changed\n")
+    (dirty,) = tags()
+    assert re.fullmatch(rf"{commit}-dirty-20\d{{12}}", dirty), dirty
 
 
 def test_parameters_passed_to_each_stack_satisfy_its_template(dry_run):
@@ -486,6 +520,8 @@ if command == "cloudformation describe-stacks":
         finish(code=254, err=f"An error occurred (ValidationError) when calling the DescribeStacks "
                              f"operation: Stack with id {stack} does not exist")
     query = option("--query")
+    if query is None:  # does the stack exist?
+        finish(json.dumps({"Stacks": [{"StackName": stack, "StackStatus": stacks[stack]}]}))
     if query == "Stacks[0].StackStatus":
         finish(stacks[stack])
     key = re.search(r"OutputKey=='(\w+)'", query).group(1)
@@ -508,7 +544,24 @@ if command == "secretsmanager put-secret-value":
         world["secrets"][option("--secret-id")] = f.read()
     finish("fake-version-id")
 if command == "ecr describe-images":
+    image = option("--repository-name") + ":" + option("--image-ids").removeprefix("imageTag=")
+    if world["images"] is not None and image not in world["images"]:
+        finish(code=254, err="An error occurred (ImageNotFoundException) when calling the DescribeImages "
+                             f"operation: The image with imageId {image} does not exist")
     finish("sha256:" + "ab" * 32)
+if command == "ecr get-login-password":
+    finish("fake-password")
+if command == "s3api list-object-versions":
+    bucket = world["buckets"].setdefault(option("--bucket"), [])
+    batch = bucket[: int(option("--max-keys"))] if "--no-paginate" in args else bucket
+    finish(json.dumps({"Objects": [{"Key": k, "VersionId": v} for k, v in batch], "Quiet": True}))
+if command == "s3api delete-objects":
+    objects = json.loads(option("--delete"))["Objects"]
+    if len(objects) > 1000:
+        finish(code=254, err="An error occurred (MalformedXML) when calling the DeleteObjects operation")
+    gone = {(o["Key"], o["VersionId"]) for o in objects}
+    world["buckets"][option("--bucket")] = [kv for kv in world["buckets"][option("--bucket")] if tuple(kv) not in gone]
+    finish()
 if command == "lambda get-account-settings":
     if world["account"] is None:
         finish(code=254, err="An error occurred (AccessDeniedException) when calling the GetAccountSettings operation")
@@ -523,11 +576,38 @@ finish(code=97, err=f"fake aws: unexpected call {args}")
 """
 
 
+# A `docker` stand-in for runs that build: records each call; a push puts the tag in the fake ECR.
+FAKE_DOCKER = r"""
+import json, sys
+
+WORLD = sys.argv[1]
+args = sys.argv[2:]
+if args[0] == "login":  # `aws ecr get-login-password | docker login`: the fake aws writes the world first
+    sys.stdin.read()
+with open(WORLD) as f:
+    world = json.load(f)
+world.setdefault("docker", []).append(args)
+if args[0] == "push":
+    world["images"].append(args[1].split("/", 1)[1])
+with open(WORLD, "w") as f:
+    json.dump(world, f)
+"""
+
+
 class FakeAws:
     def __init__(self, folder: Path, stacks: dict[str, str], **state) -> None:
         self.folder = folder
         self.world = folder / "world.json"
-        world = {"calls": [], "stacks": stacks, "account": [1000, 1000], "reserved": {}, "secrets": {}, **state}
+        world = {
+            "calls": [],
+            "stacks": stacks,
+            "account": [1000, 1000],
+            "reserved": {},
+            "secrets": {},
+            "images": None,  # None: every tag is in ECR; else the "<repository>:<tag>" pushed so far
+            "buckets": {},  # bucket name: [[key, version id], ...]
+            **state,
+        }
         self.world.write_text(json.dumps(world))
         program = folder / "fake_aws.py"
         program.write_text(FAKE_AWS)
@@ -535,8 +615,9 @@ class FakeAws:
         stub.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{program}" "{self.world}" "$@"\n')
         stub.chmod(0o755)
         docker = folder / "docker"
-        docker.write_text("#!/bin/sh\necho docker must not run >&2\nexit 97\n")
+        docker.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{folder / "fake_docker.py"}" "{self.world}" "$@"\n')
         docker.chmod(0o755)
+        (folder / "fake_docker.py").write_text(FAKE_DOCKER)
         curl = folder / "curl"  # the deployer's public address (ALLOWED_INGRESS_CIDR left empty)
         curl.write_text("#!/bin/sh\necho 198.51.100.7\n")
         curl.chmod(0o755)
@@ -548,12 +629,14 @@ class FakeAws:
     def calls(self, *prefix: str) -> list[list[str]]:
         return [c for c in self.state["calls"] if c[: len(prefix)] == list(prefix)]
 
-    def run(self, tmp_path: Path, *args: str, stdin: str = "", **settings: str) -> subprocess.CompletedProcess[str]:
-        config = config_with(tmp_path, IMAGE_TAG="test-tag", **settings)
+    def run(
+        self, tmp_path: Path, *args: str, stdin: str = "", build: bool = False, **settings: str
+    ) -> subprocess.CompletedProcess[str]:
+        config = config_with(tmp_path, **{"IMAGE_TAG": "test-tag", **settings})
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
         env["PATH"] = f"{self.folder}{os.pathsep}{env.get('PATH', '')}"
         return subprocess.run(
-            ["bash", str(SCRIPT), "--config", str(config), "--skip-build", *args],
+            ["bash", str(SCRIPT), "--config", str(config), *([] if build else ["--skip-build"]), *args],
             cwd=REPO,
             env=env,
             input=stdin,
@@ -639,6 +722,45 @@ def test_every_stack_status_is_checked_before_its_deploy_and_healthy_stacks_are_
         assert checks, f"{name} was deployed without looking at its status"
     assert aws.state["stacks"][STACK_ORDER[4][0]] == "CREATE_COMPLETE"
     assert re.search(r"^Web app: fake-LoadBalancerUrl$", result.stdout, re.MULTILINE)
+
+
+def test_an_image_is_pushed_once_and_a_tag_already_in_ecr_is_reused_not_pushed_again(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(), images=["webapprepositoryuri:test-tag"])
+    first = aws.run(tmp_path, "--yes", build=True)
+    assert first.returncode == 0, first.stderr
+    pushed = [c[1] for c in aws.state["docker"] if c[0] == "push"]
+    assert sorted(p.split("/", 1)[1] for p in pushed) == [
+        "annotationlambdarepositoryuri:test-tag",
+        "thumbnaillambdarepositoryuri:test-tag",
+    ]
+    assert "webapprepositoryuri:test-tag is already in ECR, reused" in first.stdout
+
+    calls_before = len(aws.state["docker"])
+    again = aws.run(tmp_path, "--yes", build=True)
+    assert again.returncode == 0, again.stderr
+    assert [c[0] for c in aws.state["docker"][calls_before:]] == ["login"], "nothing is built or pushed twice"
+
+
+def test_a_lookup_error_other_than_a_missing_image_stops_before_building(tmp_path):
+    aws = fake_aws(tmp_path, healthy_stacks(), images=[])
+    aws_program = aws.folder / "fake_aws.py"
+    aws_program.write_text(aws_program.read_text().replace("ImageNotFoundException", "AccessDeniedException"))
+    result = aws.run(tmp_path, "--yes", build=True)
+    assert result.returncode != 0
+    assert "AccessDeniedException" in result.stderr and "could not look up" in result.stderr
+    assert [c[0] for c in aws.state.get("docker", [])] == ["login"]
+
+
+def test_teardown_deletes_every_version_of_every_object_in_batches_of_1000(tmp_path):
+    versions = [[f"uploads/{n}.jpg", f"v{n}"] for n in range(2500)]
+    buckets = {"fake-ImageBucketName": versions, "fake-ThumbnailBucketName": [["thumbnails/1.webp", "a"]]}
+    aws = fake_aws(tmp_path, healthy_stacks(), buckets=buckets)
+    result = aws.run(tmp_path, "--teardown", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert aws.state["buckets"] == {"fake-ImageBucketName": [], "fake-ThumbnailBucketName": []}
+    deletes = aws.calls("s3api", "delete-objects")
+    assert [len(json.loads(option(c, "--delete"))["Objects"]) for c in deletes] == [1000, 1000, 500, 1]
+    assert aws.calls("cloudformation", "delete-stack")
 
 
 def test_a_status_that_cannot_be_read_stops_the_deploy_with_the_reason(tmp_path):
@@ -770,7 +892,7 @@ def test_teardown_empties_the_buckets_then_deletes_the_stacks_in_reverse_order(s
     assert deleted == [name for name, _ in reversed(STACK_ORDER)]
     waits = [c for c in printed if c[:4] == ["aws", "cloudformation", "wait", "stack-delete-complete"]]
     assert len(waits) == 5
-    emptied = [i for i, c in enumerate(printed) if c[:3] == ["aws", "s3", "rm"]]
+    emptied = [i for i, c in enumerate(printed) if c[:3] == ["aws", "s3api", "list-object-versions"]]
     app_deleted = next(
         i for i, c in enumerate(printed) if c[:3] == ["aws", "cloudformation", "delete-stack"] and "-app" in c[-1]
     )

@@ -65,6 +65,10 @@ REFUSALS = {
     "tiff": (images.image_bytes("TIFF"), UnsupportedImageTypeError, 415, ["image/tiff", "not supported", ACTION]),
     "truncated jpeg": (images.truncated_jpeg(), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
     "truncated heic": (images.truncated_heic(), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
+    # PNG and WebP are checked through libvips (no full-size canvas): it must refuse them as Pillow did.
+    "truncated png": (images.truncated("PNG"), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
+    "truncated webp": (images.truncated("WEBP"), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
+    "damaged png": (images.damaged_png(), InvalidImageError, 400, ["damaged or incomplete", "export it again"]),
     "random bytes": (random.Random(7).randbytes(4096), InvalidImageError, 400, ["not an image", ACTION]),
     "bomb by header": (images.png_claiming_size(30000, 30000), ImageTooLargeError, 413, ["pixels", "scale it down"]),
 }

@@ -89,8 +89,9 @@ def test_the_placeholder_holds_the_colour_of_the_image(colour):
 P3_RED = (200, 50, 40)  # a red inside sRGB's gamut too, so a correct conversion can keep it exactly
 
 
-def test_a_display_p3_red_stays_the_same_red_in_srgb():
-    data = images.jpeg((1600, 1200), color=P3_RED, quality=95, icc_profile=display_p3_profile())
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])  # PNG and WebP are decoded by libvips
+def test_a_display_p3_red_stays_the_same_red_in_srgb(fmt):
+    data = images.image_bytes(fmt, (1600, 1200), color=P3_RED, quality=95, icc_profile=display_p3_profile())
     made = render(data)
     meant = lab(P3_RED, P3_D50)
     assert delta_e(meant, lab(P3_RED)) > 10, "the control: P3 numbers read as sRGB are a visibly different red"

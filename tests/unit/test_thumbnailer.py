@@ -148,8 +148,9 @@ STORED_CORNER = {
 }
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])  # Pillow's draft decode; libvips' shrink-on-load
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_gives_upright_thumbnail(orientation):
+def test_exif_orientation_gives_upright_thumbnail(orientation, fmt):
     # Displayed: 800x200 blue with a red 200x100 block in the top-left corner.
     swapped = orientation >= 5
     width, height = (200, 800) if swapped else (800, 200)
@@ -162,7 +163,7 @@ def test_exif_orientation_gives_upright_thumbnail(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     # A box much wider than tall: a draft size computed in the wrong frame would shrink too far (100x25).
-    thumb = make_thumbnail(save(stored, "JPEG", quality=95, exif=exif), (200, 50))
+    thumb = make_thumbnail(save(stored, fmt, quality=95, exif=exif), (200, 50))
     assert (thumb.width, thumb.height) == (200, 50)
     out = decode(thumb)
     assert is_near(out.getpixel((10, 6)), RED), "marker must be top-left"
@@ -302,6 +303,20 @@ def test_truncated_jpeg_raises_actionable_job_error():
         make_thumbnail(data[: len(data) // 2], (100, 100))
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_truncated_png_and_webp_raise_actionable_job_errors(fmt):
+    data = save(Image.effect_noise((400, 300), 60).convert("RGB"), fmt)
+    with pytest.raises(JobError, match=r"could not be decoded as an image \(.+\); upload it again"):
+        make_thumbnail(data[: len(data) * 3 // 4], (100, 100))
+
+
+def test_a_png_with_a_damaged_row_raises_a_job_error():
+    data = bytearray(save(Image.effect_noise((400, 300), 60).convert("RGB"), "PNG"))
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeros in the middle of the compressed rows
+    with pytest.raises(JobError, match="upload it again"):
+        make_thumbnail(bytes(data), (100, 100))
+
+
 @pytest.mark.parametrize(
     "data", [os.urandom(4096), b"", b"GIF89a" + bytes(3)], ids=["random", "empty", "gif-header-only"]
 )
@@ -373,14 +388,18 @@ def test_jpeg_is_decoded_at_smallest_scale_keeping_twice_target(mode, orientatio
 _PEAK_SCRIPT = textwrap.dedent("""
     import io, re, sys
     from PIL import Image, JpegImagePlugin
+    from annotation_core import vips_decoding
     from annotation_core.image_decoding import decode_to_fit
     if sys.argv[2] == "no-draft":
         JpegImagePlugin.JpegImageFile.draft = lambda self, mode, size: None
+    if sys.argv[2] == "pillow-only":
+        vips_decoding.FORMATS = frozenset()
     def make_thumbnail(data, box):
         return decode_to_fit(data, box, 10**8).image
-    warm = io.BytesIO()
-    Image.new("RGB", (64, 64)).save(warm, "JPEG")
-    make_thumbnail(warm.getvalue(), (32, 32))  # load plugins and encoders before measuring
+    for fmt in ("JPEG", "PNG", "WEBP"):  # load plugins, libvips and encoders before measuring
+        warm = io.BytesIO()
+        Image.new("RGB", (64, 64)).save(warm, fmt)
+        make_thumbnail(warm.getvalue(), (32, 32))
     data = open(sys.argv[1], "rb").read()
     def peak_bytes():
         with open("/proc/self/status") as status:
@@ -414,3 +433,17 @@ def test_large_jpeg_is_never_fully_decoded(tmp_path):
     assert growth < full_decode // 4, f"peak grew {growth:,} bytes; a full decode is {full_decode:,}"
     control, _, _ = _peak_growth(path, "no-draft")
     assert control > full_decode // 2, "the RSS measure must notice a full decode"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc for VmHWM")
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_large_png_and_webp_are_never_decoded_at_full_size(tmp_path, fmt):
+    # libvips' line buffers and worker threads cost ~30 MiB whatever the image; a full decode grows with it.
+    path = tmp_path / f"big.{fmt.lower()}"
+    Image.new("RGB", (8000, 6000), (90, 140, 200)).save(path, fmt)
+    full_decode = 8000 * 6000 * 3
+    growth, width, height = _peak_growth(path, "as-shipped")
+    assert (width, height) == (256, 192)
+    assert growth < full_decode // 2, f"peak grew {growth:,} bytes; a full decode is {full_decode:,}"
+    control, _, _ = _peak_growth(path, "pillow-only")
+    assert control > full_decode * 0.9, "the RSS measure must notice a full decode"
