@@ -20,7 +20,7 @@ lint: $(INSTALLED)  ## lint and format check (cfn-lint runs inside the tests)
 schema: $(INSTALLED)  ## regenerate database/schema.sql from annotation_core/schema.py
 	$(BIN)/python -m annotation_core.schema > database/schema.sql
 
-bench: $(INSTALLED)  ## measure thumbnailing (against libvips), upload memory, latency and gallery queries; writes docs/benchmarks.md
+bench: $(INSTALLED)  ## measure renditions (against libvips), upload memory, ingest, Lambda cold starts and gallery queries over a million rows; writes docs/benchmarks.md
 	$(BIN)/python -m benchmarks
 
 bench-quick: $(INSTALLED)  ## a smoke run of every benchmark on small inputs (what CI checks); page in benchmarks/results/

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import magic
-
 
 @dataclass(frozen=True)
 class ImageType:
@@ -47,6 +45,8 @@ _SNIFF_BYTES = 64 * 1024
 
 def sniff_mime_type(data: bytes) -> str:
     """Return the MIME type libmagic finds in the bytes, ignoring any name or header."""
+    import magic  # only uploads are sniffed: a Lambda's cold start need not load libmagic
+
     return magic.from_buffer(data[:_SNIFF_BYTES], mime=True)
 
 

@@ -31,7 +31,7 @@ def _state_column(name: str) -> sa.Column:
         validate_strings=True,
         create_constraint=True,
     )
-    return sa.Column(name, state, nullable=False, server_default=JobState.PENDING.value, index=True)
+    return sa.Column(name, state, nullable=False, server_default=JobState.PENDING.value)
 
 
 _TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
@@ -166,8 +166,13 @@ sa.Index("ix_images_uploaded_by", images.c.uploaded_by, images.c.uploaded_at)
 # `?sort=taken`: newest taken first, keyset-paged on (taken_at, id); undated images follow, newest upload first.
 sa.Index("ix_images_taken_at", images.c.taken_at, images.c.id)
 
-# The sweeper's purge finds what has been in the trash long enough without reading the whole table.
-sa.Index("ix_images_deleted_at", images.c.deleted_at)
+# Every listing shows live images (deleted_at IS NULL) newest first: one range read in id order, stopping after
+# a page; the sweeper's purge finds what has been in the trash long enough from the same index.
+sa.Index("ix_images_deleted_at", images.c.deleted_at, images.c.id)
+
+# Jobs by state (claims, the sweeper) and the failed filter ("failed, live, newest first"), read in id order.
+for _job in ("thumbnail", "caption"):
+    sa.Index(f"ix_images_{_job}_status", images.c[f"{_job}_status"], images.c.deleted_at, images.c.id)
 
 # The text search covers what the model wrote, what people wrote, and the file name.
 SEARCHED_COLUMNS = (
@@ -198,6 +203,8 @@ def _sqlite_fts_ddl(columns: tuple[str, ...]) -> tuple[str, ...]:
         f"CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN {insert} END",
         f"CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN {delete} END",
         f"CREATE TRIGGER images_fts_update AFTER UPDATE OF {listed} ON images BEGIN {delete} {insert} END",
+        # The index's vocabulary: search spells a prefix as the whole terms that start with it (search.py).
+        "CREATE VIRTUAL TABLE images_fts_terms USING fts5vocab(images_fts, 'row')",
     )
 
 

@@ -18,6 +18,8 @@ BENCHMARKS = (
     "upload_memory",
     "caption_rendition",
     "pipeline",
+    "ingest",
+    "cold_start",
     "gallery",
     "rate_limited",
 )

@@ -105,14 +105,14 @@ CREATE TABLE images (
 	CONSTRAINT fk_images_uploaded_by FOREIGN KEY(uploaded_by) REFERENCES users (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
-CREATE INDEX ix_images_caption_status ON images (caption_status);
+CREATE INDEX ix_images_caption_status ON images (caption_status, deleted_at, id);
 
-CREATE INDEX ix_images_deleted_at ON images (deleted_at);
+CREATE INDEX ix_images_deleted_at ON images (deleted_at, id);
 
 CREATE FULLTEXT INDEX ix_images_fulltext ON images (caption, alt_text, tags, text_in_image, edited_caption, edited_alt_text, edited_tags, filename);
 
 CREATE INDEX ix_images_taken_at ON images (taken_at, id);
 
-CREATE INDEX ix_images_thumbnail_status ON images (thumbnail_status);
+CREATE INDEX ix_images_thumbnail_status ON images (thumbnail_status, deleted_at, id);
 
 CREATE INDEX ix_images_uploaded_by ON images (uploaded_by, uploaded_at);

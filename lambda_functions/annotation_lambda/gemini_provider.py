@@ -17,7 +17,7 @@ from google.genai import errors, types
 
 from annotation_core.errors import CaptionProviderError, ProviderNotConfiguredError, RetryLaterError
 from annotation_core.retry_policy import parse_retry_after
-from lambda_functions.annotation_lambda.providers import ProviderReply, request_timeout
+from lambda_functions.annotation_lambda.providers import NO_GEMINI_KEY, ProviderReply, request_timeout
 
 # Finish reasons that mean Gemini's safety filters withheld the answer: retrying cannot change that.
 _BLOCKED = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
@@ -73,10 +73,7 @@ class GeminiProvider:
     def describe(self, jpeg: bytes, prompt: str, schema: dict[str, Any], deadline: float) -> ProviderReply:
         """Ask for JSON matching `schema` about one JPEG image, before `deadline` (a time.monotonic() value)."""
         if not self.api_key:
-            raise ProviderNotConfiguredError(
-                "put a Gemini API key in GEMINI_API_KEY (on AWS, in the secret GEMINI_API_KEY_SECRET_ARN names), or "
-                "choose another provider with CAPTION_PROVIDER; captions then follow by themselves."
-            )
+            raise ProviderNotConfiguredError(NO_GEMINI_KEY)
         timeout = request_timeout(self.timeout_seconds, deadline)
         config = types.GenerateContentConfig(
             response_mime_type="application/json",

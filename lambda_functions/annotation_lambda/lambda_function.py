@@ -15,14 +15,14 @@ from annotation_core.caption_request import (
     parse_reply,
     prompt_version,
 )
-from annotation_core.errors import JobError
+from annotation_core.errors import JobError, ProviderNotConfiguredError
 from annotation_core.job_store import utcnow
 from annotation_core.lambda_entry import job_lambda_handler
 from annotation_core.lifecycle import JobInput, JobOutput, Work
 from annotation_core.records import Job, encode_tags
 from annotation_core.settings import Settings
 from lambda_functions.annotation_lambda.caption_rendition import make_caption_rendition
-from lambda_functions.annotation_lambda.providers import CaptionProvider, provider_for
+from lambda_functions.annotation_lambda.providers import NO_GEMINI_KEY, CaptionProvider, provider_for
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ ASKS_PER_ATTEMPT = 2  # an answer that is not the JSON asked for is asked for on
 
 def write_caption(job: JobInput, *, provider: CaptionProvider, settings: Settings) -> JobOutput:
     """Show the model the caption rendition and record its structured answer with where it came from."""
+    if not settings.caption_provider_configured:  # wait for a key before decoding the original for nobody
+        raise ProviderNotConfiguredError(NO_GEMINI_KEY)
     rendition = make_caption_rendition(job.original, settings.caption_max_pixels, settings.max_image_pixels)
     prompt = build_prompt(settings.gemini_prompt, settings.caption_language)
     for ask in range(1, ASKS_PER_ATTEMPT + 1):

@@ -16,6 +16,11 @@ from annotation_core.settings import Settings
 
 # A request given less time than this would most likely time out: better to try again in a new attempt.
 MIN_REQUEST_SECONDS = 2.0
+# Gemini is the one provider that can be chosen yet unusable (no key): what to do about it.
+NO_GEMINI_KEY = (
+    "put a Gemini API key in GEMINI_API_KEY (on AWS, in the secret GEMINI_API_KEY_SECRET_ARN names), or "
+    "choose another provider with CAPTION_PROVIDER; captions then follow by themselves."
+)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ small JPEG, whatever the upload was), the structured answer it must give, and th
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from annotation_core.caption_request import prompt_version
-from annotation_core.errors import JobError
+from annotation_core.errors import JobError, ProviderNotConfiguredError
 from annotation_core.lifecycle import JobInput
 from annotation_core.records import decode_tags
 from annotation_core.settings import Settings
@@ -147,4 +148,12 @@ def test_an_openai_answer_in_a_code_fence_is_read(fake_openai):
 def test_an_original_that_is_not_an_image_fails_before_any_request(fake_gemini, gemini):
     with pytest.raises(JobError, match="not in an image format"):
         run(gemini, images.TEXT)
+    assert fake_gemini.requests == []
+
+
+def test_without_a_key_the_caption_waits_before_the_original_is_decoded(fake_gemini, gemini):
+    """Nothing is shown to nobody: a job with no provider must not spend a decode of the original."""
+    keyless = dataclasses.replace(gemini, gemini_api_key="")
+    with pytest.raises(ProviderNotConfiguredError, match="GEMINI_API_KEY"):
+        run(keyless, images.TEXT)  # not an image: decoding it first would fail the job instead
     assert fake_gemini.requests == []

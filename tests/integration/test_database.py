@@ -120,7 +120,7 @@ def test_a_version_2_0_database_is_upgraded_in_place_keeping_its_images(empty_en
     with empty_engine.connect() as conn:
         row = conn.exec_driver_sql("SELECT filename, caption_queued_at, thumbnail_status FROM images").one()
         assert (row[0], str(row[1])[:19], row[2]) == ("old.jpg", "2026-01-02 03:04:05", "pending")
-        match = text_match(empty_engine.dialect.name, "windmill")
+        match = text_match(conn, "windmill")
         assert conn.execute(sa.select(sa.func.count()).select_from(images).where(match)).scalar() == 1
 
 
