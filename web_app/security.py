@@ -40,6 +40,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SECURE"] = settings.https_only
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_hours)
+    # The cookie is set when the session changes (sign-in, flash), not again on every request: otherwise a
+    # page's request answered after "Sign out" would hand the browser its old session back. The sign-in's age
+    # (SESSION_HOURS) is checked on every request anyway.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     if settings.proxy_count:  # the client's address and scheme as the load balancer saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count)
     policy = content_security_policy((S3_IMAGE_SOURCE,) if settings.uses_s3 else ())

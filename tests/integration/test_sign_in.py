@@ -62,6 +62,19 @@ def test_signing_out_ends_the_session(client):
     assert client.get("/api/images").status_code == 401
 
 
+def test_a_request_still_in_flight_at_sign_out_does_not_sign_the_browser_back_in(app, client):
+    # A page's requests sent before "Sign out" may be answered after it: none may set the old session again.
+    client.get("/gallery")  # the page the browser is on (its CSRF token is in the session from here on)
+    old_cookie = client.get_cookie("session").value
+    client.post("/logout", data={"csrf_token": csrf_token(client)})
+    in_flight = app.test_client()
+    in_flight.set_cookie("session", old_cookie)
+    for path in ("/static/style.css", "/api/images", "/gallery"):
+        with in_flight.get(path) as answer:
+            assert answer.status_code == 200
+            assert not any(cookie.startswith("session=") for cookie in answer.headers.getlist("Set-Cookie")), path
+
+
 def test_signing_out_needs_the_csrf_token(client):
     assert client.post("/logout").status_code == 400  # a forged page cannot sign you out
     assert client.get("/").status_code == 200
