@@ -92,11 +92,26 @@ def engine(request, tmp_path) -> Iterator[sa.Engine]:
     engine = request.getfixturevalue("mysql_engine")
     ensure_schema(engine)  # cheap at the head revision; a test may have dropped the tables
     with engine.begin() as conn:  # fast, and ids start at 1 again
+        _end_abandoned_transactions(conn)
+        conn.exec_driver_sql("SET SESSION lock_wait_timeout = 30")  # a clear error, not the suite's timeout
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
         for table in TABLES:
             conn.exec_driver_sql(f"TRUNCATE TABLE {table}")
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
     yield engine
+
+
+def _end_abandoned_transactions(conn: sa.Connection) -> None:
+    """Disconnect idle connections that an earlier test left inside a transaction on this database (a thread
+    it started that outlived it, an engine it never disposed of): their table locks would make TRUNCATE wait
+    for ever. Only idle ones: a connection still working belongs to something running."""
+    abandoned = conn.exec_driver_sql(
+        "SELECT p.ID FROM information_schema.PROCESSLIST p"
+        " JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID"
+        " WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND = 'Sleep'"
+    ).scalars()
+    for connection_id in abandoned:
+        conn.exec_driver_sql(f"KILL CONNECTION {int(connection_id)}")
 
 
 @pytest.fixture
