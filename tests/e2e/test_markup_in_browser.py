@@ -52,9 +52,9 @@ def hostile_page(browser, hostile_server):
 def test_gallery_tiles_and_viewer_show_payloads_as_text(hostile_page, hostile_server):
     page, (_server, ids) = hostile_page, hostile_server
     page.goto("/gallery")
-    expect(page.locator("#gallery .card")).to_have_count(len(MARKUP))
-    for image_id, payload in ids.items():
+    for image_id, payload in ids.items():  # the module's upload-tray test may have added a photo of its own
         tile = page.locator(f'#gallery .card[data-image-id="{image_id}"]')
+        expect(tile).to_have_count(1)
         expect(tile).to_have_attribute("data-filename", f"{NAMED} {list(ids).index(image_id)}.jpg")
         tile.locator(".thumb").click()
         viewer = page.locator("#viewer")
