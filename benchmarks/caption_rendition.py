@@ -10,9 +10,9 @@ from PIL import Image, ImageChops
 from annotation_core.settings import Settings
 from benchmarks.photos import encode, photo
 from benchmarks.report import Report
+from benchmarks.thumbnail import one_thumbnail
 from benchmarks.timing import measure, ratio
 from lambda_functions.annotation_lambda.caption_rendition import make_caption_rendition
-from lambda_functions.thumbnail_lambda.thumbnailer import make_thumbnail
 
 BYTES_GOAL = 0.05  # of the original, for a 12 MP JPEG
 GRAIN_SIGMA = 8  # sensor noise, which makes a camera's JPEG as large as it is (about 5 MB at 12 MP)
@@ -31,7 +31,7 @@ def run(quick: bool) -> Report:
     rendition = make_caption_rendition(original, settings.caption_max_pixels, settings.max_image_pixels)
     stats = measure(
         {
-            "thumbnail 256 px (ref)": partial(make_thumbnail, original, (256, 256)),
+            "thumbnail 256 px (ref)": partial(one_thumbnail, original, (256, 256)),
             "caption rendition": partial(
                 make_caption_rendition, original, settings.caption_max_pixels, settings.max_image_pixels
             ),

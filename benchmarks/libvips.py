@@ -89,7 +89,7 @@ MEMORY_CASES = {  # run one per fresh process by benchmarks.peak_rss
 
 
 def run(quick: bool) -> Report:
-    rounds = 2 if quick else 3
+    rounds = 2 if quick else 5
     cases = corpus(quick)
     report = Report(
         "libvips",
