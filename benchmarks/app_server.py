@@ -106,17 +106,10 @@ class AppServer:
         return found[0] if found else None
 
     def _children(self) -> dict[int, str]:
-        return {pid: command for pid, (parent, command) in _processes().items() if parent == self.process.pid}
+        return {pid: command for pid, (parent, command) in processes().items() if parent == self.process.pid}
 
     def _descendants(self) -> dict[int, str]:
-        table, found, frontier = _processes(), {}, [self.process.pid]
-        while frontier:
-            parent = frontier.pop()
-            for pid, (ppid, command) in table.items():
-                if ppid == parent:
-                    found[pid] = command
-                    frontier.append(pid)
-        return found
+        return descendants(self.process.pid)
 
     def _healthy(self) -> bool:
         try:
@@ -141,7 +134,7 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def _processes() -> dict[int, tuple[int, str]]:
+def processes() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) of every process on this machine."""
     found = {}
     for entry in Path("/proc").iterdir():
@@ -152,4 +145,16 @@ def _processes() -> dict[int, tuple[int, str]]:
             except (OSError, ValueError, IndexError):  # it ended while we looked
                 continue
             found[int(entry.name)] = (parent, command)
+    return found
+
+
+def descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every process below `root` (children, theirs, and so on)."""
+    table, found, frontier = processes(), {}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, command) in table.items():
+            if ppid == parent:
+                found[pid] = command
+                frontier.append(pid)
     return found

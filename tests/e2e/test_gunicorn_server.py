@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,15 +21,10 @@ import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from benchmarks.app_server import descendants, free_port, processes
 from tests import images
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 MADE_UP = re.compile(r"Created the admin account 'admin' with the password (\S+) \(shown only this once\)")
@@ -83,32 +77,6 @@ def server(tmp_path, fake_gemini):
     assert process.wait(timeout=30) == 0
     reader.join(timeout=5)
     process.stdout.close()
-
-
-def processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every process on this machine."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):  # it ended while we looked
-                continue
-            found[int(entry.name)] = (parent, command)
-    return found
-
-
-def descendants(root: int) -> dict[int, str]:
-    table = processes()
-    found, frontier = {}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, command) in table.items():
-            if ppid == parent:
-                found[pid] = command
-                frontier.append(pid)
-    return found
 
 
 def test_one_job_worker_runs_beside_several_web_workers_and_stops_with_them(tmp_path, fake_gemini):
