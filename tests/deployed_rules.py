@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import yaml
 
 from annotation_core.events import JOB_SOURCE
@@ -57,3 +58,14 @@ def job_rule_patterns(bucket: str) -> dict[Job, dict]:
     by_job = {Job(job): pattern for pattern in rules for job in pattern["detail"]["job"]}
     assert len(by_job) == len(rules) == len(Job), "one job rule per job"
     return by_job
+
+
+def caption_rule_queue(bucket: str) -> str:
+    """Stack 03's caption job rule for `bucket` on moto's default bus, with an SQS queue standing in for the
+    annotation Lambda; the queue's URL."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue_url = sqs.create_queue(QueueName="annotation-function")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="caption-jobs", EventPattern=json.dumps(job_rule_patterns(bucket)[Job.CAPTION]))
+    events.put_targets(Rule="caption-jobs", Targets=[{"Id": "annotation", "Arn": queue_arn}])
+    return queue_url

@@ -34,7 +34,7 @@ from conftest import ADMIN_PASSWORD, MYSQL_URL
 from lambda_functions import job_sweeper
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from tests import images
-from tests.deployed_rules import job_rule_patterns
+from tests.deployed_rules import caption_rule_queue
 
 # Short, so the test need not wait long for the leases the crash left behind; 5 s of it are kept to record
 # the outcome, and the rest must fit a caption on a busy machine (or the attempt is retried, not crashed).
@@ -149,20 +149,10 @@ def lambda_environment(moto_server, monkeypatch, tmp_path, fake_gemini):
     lambda_services.cache_clear()
 
 
-def caption_rule_queue() -> str:
-    """Stack 03's caption job rule on moto's default bus, with an SQS queue standing in for the function."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    url = sqs.create_queue(QueueName="caption-function")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="caption-jobs", EventPattern=json.dumps(job_rule_patterns(ORIGINALS)[Job.CAPTION]))
-    events.put_targets(Rule="caption-jobs", Targets=[{"Id": "function", "Arn": arn}])
-    return url
-
-
 def test_a_lambda_killed_between_claim_and_result_is_recovered_by_the_sweeper(
     lambda_environment, fake_gemini, lambda_context
 ):
-    queue = caption_rule_queue()
+    queue = caption_rule_queue(ORIGINALS)
     web = bootstrap(Settings(data_dir=lambda_environment["DATA_DIR"], s3_image_bucket=ORIGINALS), migrate=True)
     record = store_upload(web, check_upload(web, "photo.jpg", images.jpeg((400, 300)))).record
     event = {

@@ -21,7 +21,7 @@ from conftest import ADMIN_PASSWORD, FAST_HASHING
 from lambda_functions.annotation_lambda import lambda_function as annotation
 from lambda_functions.thumbnail_lambda import lambda_function as thumbnail
 from tests import images
-from tests.deployed_rules import job_rule_patterns
+from tests.deployed_rules import caption_rule_queue
 from tests.web_client import sign_in
 
 ORIGINALS, THUMBNAILS = "originals-test", "thumbnails-test"
@@ -37,16 +37,6 @@ def create_buckets() -> None:
     s3.create_bucket(Bucket=THUMBNAILS)
 
 
-def caption_rule_target_queue() -> str:
-    """Stack 03's caption job rule, with an SQS queue standing in for the annotation Lambda."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue_url = sqs.create_queue(QueueName="annotation-function")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="caption-jobs", EventPattern=json.dumps(job_rule_patterns(ORIGINALS)[Job.CAPTION]))
-    events.put_targets(Rule="caption-jobs", Targets=[{"Id": "annotation", "Arn": queue_arn}])
-    return queue_url
-
-
 def run_job(services: Services, job: Job, target) -> str:
     """Run a job as its Lambda would, with these services (its handler reads them from the environment)."""
     work = (annotation.caption_work if job is Job.CAPTION else thumbnail.thumbnail_work)(services)
@@ -56,7 +46,7 @@ def run_job(services: Services, job: Job, target) -> str:
 def test_retry_is_published_to_eventbridge_and_reaches_the_caption_function(aws_env, engine, fake_gemini):
     with mock_aws():
         create_buckets()
-        queue_url = caption_rule_target_queue()
+        queue_url = caption_rule_queue(ORIGINALS)
         web = aws_services(engine, event_bus_name="default")
         worker = aws_services(engine, gemini_api_key="key", gemini_base_url=fake_gemini.base_url)
         record = store_upload(web, check_upload(web, "photo.jpg", images.jpeg())).record
