@@ -26,6 +26,34 @@ RESULTS = ROOT / "mutants" / "results"
 TEST_FOLDERS = ("tests/unit", "tests/integration")
 # Tests that exercise a module beyond the ones named after it (tests/*/test_<module>.py).
 EXTRA_TESTS = {
+    "annotation_core/account_admin.py": ["tests/integration/test_user_admin.py"],
+    "annotation_core/accounts.py": [
+        "tests/integration/test_access_matrix.py",
+        "tests/integration/test_api_tokens.py",
+        "tests/integration/test_auth_modes.py",
+        "tests/integration/test_sign_in.py",
+        "tests/integration/test_user_admin.py",
+    ],
+    "annotation_core/caption_backfill.py": ["tests/integration/test_caption_edits.py"],
+    "annotation_core/colour.py": ["tests/unit/test_renditions.py", "tests/unit/test_thumbnailer.py"],
+    "annotation_core/lambda_entry.py": [
+        "tests/integration/test_lambda_handlers.py",
+        "tests/integration/test_event_delivery.py",
+    ],
+    "annotation_core/passwords.py": ["tests/integration/test_sign_in.py", "tests/integration/test_user_admin.py"],
+    "annotation_core/rate_limits.py": ["tests/integration/test_sign_in.py"],
+    "annotation_core/search.py": ["tests/integration/test_web_api.py", "tests/integration/test_caption_edits.py"],
+    "annotation_core/sweeper.py": [
+        "tests/integration/test_lambda_handlers.py",
+        "tests/integration/test_local_worker.py",
+        "tests/integration/test_trash.py",
+    ],
+    "annotation_core/vips_decoding.py": ["tests/unit/test_renditions.py", "tests/unit/test_image_inspection.py"],
+    "lambda_functions/annotation_lambda/caption_rendition.py": ["tests/integration/test_captioning.py"],
+    "lambda_functions/thumbnail_lambda/placeholder.py": [
+        "tests/unit/test_renditions.py",
+        "tests/unit/test_thumbnailer.py",
+    ],
     "annotation_core/lifecycle.py": ["tests/integration/test_lambda_handlers.py"],
     "annotation_core/events.py": ["tests/integration/test_lambda_handlers.py"],
     "annotation_core/job_store.py": ["tests/integration/test_repository.py", "tests/integration/test_lifecycle.py"],
@@ -59,12 +87,16 @@ def tests_for(module: str) -> list[str]:
     chosen = named + EXTRA_TESTS.get(module, [])
     if chosen:
         return chosen
-    dotted = re.compile(rf"\b{re.escape(module.removesuffix('.py').replace('/', '.'))}\b")
+    package, _, name = module.removesuffix(".py").replace("/", ".").rpartition(".")
+    # `package.name` anywhere, or `from package import (…, name, …)` on one line or in parentheses.
+    imports = re.compile(
+        rf"\b{re.escape(package)}\.{name}\b|from {re.escape(package)} import (\([^)]*\b{name}\b|[^\n(]*\b{name}\b)"
+    )
     importers = [
         str(path.relative_to(ROOT))
         for folder in TEST_FOLDERS
         for path in sorted((ROOT / folder).glob("test_*.py"))
-        if f"--ignore={path.relative_to(ROOT)}" not in SELECTION and dotted.search(path.read_text(encoding="utf-8"))
+        if f"--ignore={path.relative_to(ROOT)}" not in SELECTION and imports.search(path.read_text(encoding="utf-8"))
     ]
     return importers or SELECTION
 
