@@ -3,16 +3,15 @@ budget: `python -m benchmarks.decode_budget [--quick]`.
 
 Each case runs in a fresh process (`--case`), whose kernel high-water mark (VmHWM) is read after the decodes:
 four threads make the renditions of four different 30 MP PNGs at the same time, as WORKER_THREADS and
-CAPTION_CONCURRENCY together allow. The reference is the same with the budget lifted. Both run with
-MALLOC_ARENA_MAX=2, as the local job worker does: with glibc's default of one malloc arena per thread, memory
-one thread freed is not reused by the next thread's decode, and taking turns saves little (0.88x measured).
+CAPTION_CONCURRENCY together allow. The reference is the same with the budget lifted. Both tune malloc as the
+job worker does (`annotation_core.allocator`): with glibc's default of one malloc arena per thread, memory one
+thread freed is not reused by the next thread's decode, and taking turns saves little (0.88x measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,6 @@ from benchmarks.photos import encode, photo
 from benchmarks.report import Report, print_report
 
 THREADS = 4
-ARENAS = "2"  # what web_app.worker_process gives the job worker
 
 
 def make_files(folder: Path, size: tuple[int, int]) -> list[Path]:
@@ -40,8 +38,10 @@ def make_files(folder: Path, size: tuple[int, int]) -> list[Path]:
 def case(budgeted: bool, paths: list[str]) -> dict:
     """Run in a fresh process: four renditions at once; the peak growth of its resident memory."""
     from annotation_core import decode_budget
+    from annotation_core.allocator import keep_freed_memory_returnable
     from lambda_functions.thumbnail_lambda.thumbnailer import make_renditions
 
+    keep_freed_memory_returnable()
     if not budgeted:
         decode_budget.DECODES.capacity = 10**12
     data = [Path(path).read_bytes() for path in paths]
@@ -65,8 +65,7 @@ def run(quick: bool) -> Report:
         paths = [str(path) for path in make_files(Path(tmp), size)]
         for name, budgeted in (("without budget (reference)", False), ("with budget", True)):
             command = [sys.executable, "-m", "benchmarks.decode_budget", "--case", str(int(budgeted)), *paths]
-            environment = {**os.environ, "MALLOC_ARENA_MAX": ARENAS}
-            answer = subprocess.run(command, capture_output=True, check=True, env=environment)
+            answer = subprocess.run(command, capture_output=True, check=True)
             report.results[name] = json.loads(answer.stdout)
     reference, budgeted = report.results["without budget (reference)"], report.results["with budget"]
     report.ratios["peak memory with / without the budget"] = budgeted["peak_growth_mib"] / reference["peak_growth_mib"]

@@ -50,6 +50,13 @@ def when_ready(server):
     server.job_worker = start_beside_gunicorn(load_settings())
 
 
+def post_fork(server, worker):
+    # Before the worker starts its threads: memory freed after each upload's image goes back to the system.
+    from annotation_core.allocator import keep_freed_memory_returnable
+
+    keep_freed_memory_returnable()
+
+
 def on_exit(server):
     from web_app.worker_process import stop
 

@@ -32,9 +32,6 @@ def start_beside_gunicorn(settings: Settings) -> subprocess.Popen | None:
         log.info("a local worker already runs for DATA_DIR=%s", settings.data_dir)
         return None
     environment = {
-        # Two malloc arenas, not one per thread: memory one job thread freed is reused by the next one's
-        # decode, so large images decoded in turns (annotation_core.decode_budget) do not add up anyway.
-        "MALLOC_ARENA_MAX": "2",
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
     }
