@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from annotation_core.allocator import keep_freed_memory_returnable
+from annotation_core.allocator import tune_malloc
 from annotation_core.bootstrap import Services, lambda_services
 from annotation_core.lifecycle import Work, handle_event, lambda_deadline
 from annotation_core.records import Job
@@ -16,7 +16,7 @@ LambdaHandler = Callable[[Mapping[str, Any], Any], dict[str, int]]
 def job_lambda_handler(job: Job, make_work: Callable[[Services], Work]) -> LambdaHandler:
     """A `lambda_handler(event, context)` that runs `job` for every target of the event. Made when the
     function's module is imported, before the runtime's first invocation, so malloc is tuned here too."""
-    keep_freed_memory_returnable()
+    tune_malloc(return_freed_memory=False)
 
     def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, int]:
         services = lambda_services()

@@ -38,10 +38,10 @@ def make_files(folder: Path, size: tuple[int, int]) -> list[Path]:
 def case(budgeted: bool, paths: list[str]) -> dict:
     """Run in a fresh process: four renditions at once; the peak growth of its resident memory."""
     from annotation_core import decode_budget
-    from annotation_core.allocator import keep_freed_memory_returnable
+    from annotation_core.allocator import tune_malloc
     from lambda_functions.thumbnail_lambda.thumbnailer import make_renditions
 
-    keep_freed_memory_returnable()
+    tune_malloc(return_freed_memory=False)
     if not budgeted:
         decode_budget.DECODES.capacity = 10**12
     data = [Path(path).read_bytes() for path in paths]

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from annotation_core.allocator import keep_freed_memory_returnable
+from annotation_core.allocator import tune_malloc
 from annotation_core.announcers import InProcessAnnouncer
 from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.events import JobDue
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_worker(parent_pid: int | None) -> int:
     """Be this machine's worker until SIGTERM/SIGINT or the parent's death; 0 if another worker runs."""
-    keep_freed_memory_returnable()
+    tune_malloc(return_freed_memory=False)
     services = bootstrap(load_settings(), migrate=True)
     worker = LocalWorker.start_if_none_running(services)
     if worker is None:

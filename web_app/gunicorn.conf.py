@@ -52,9 +52,9 @@ def when_ready(server):
 
 def post_fork(server, worker):
     # Before the worker starts its threads: memory freed after each upload's image goes back to the system.
-    from annotation_core.allocator import keep_freed_memory_returnable
+    from annotation_core.allocator import tune_malloc
 
-    keep_freed_memory_returnable()
+    tune_malloc(return_freed_memory=True)
 
 
 def on_exit(server):

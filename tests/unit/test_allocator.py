@@ -1,4 +1,5 @@
-"""annotation_core.allocator: memory freed by image-sized buffers in threads goes back to the system.
+"""annotation_core.allocator: in a web worker, memory freed by image-sized buffers in threads goes back to the
+system.
 
 Each case runs in a fresh interpreter, since malloc's settings are per process and stay for its life.
 """
@@ -15,15 +16,16 @@ import pytest
 
 from annotation_core import allocator
 
-# Four threads each allocate and free 800 buffers of 0.25 to 0.5 MiB (a decoded strip, a spooled upload
+# Four threads each allocate and free 800 buffers of 0.25 to 0.35 MiB (a decoded strip, a spooled upload
 # part), leaving a small object alive between rounds, as a web worker does between requests. Prints what
 # the allocator was told, then the growth of resident memory in MiB once every buffer is freed.
 CHILD = textwrap.dedent(
     """
     import json, os, sys, threading
-    from annotation_core.allocator import keep_freed_memory_returnable
+    from annotation_core.allocator import tune_malloc
 
-    told = keep_freed_memory_returnable() if sys.argv[1] == "tuned" else []
+    mode = sys.argv[1]
+    told = [] if mode == "default" else tune_malloc(return_freed_memory=mode == "web worker")
 
     def resident_mib():
         with open("/proc/self/status") as status:
@@ -65,15 +67,21 @@ def test_freed_buffers_stay_resident_with_glibcs_defaults():
 
 
 @glibc_only
-def test_freed_buffers_go_back_to_the_system_once_tuned():
-    result = run_child("tuned")
+def test_a_web_worker_gives_freed_buffers_back_to_the_system():
+    result = run_child("web worker")
     assert result["told"] == ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"]
     assert result["growth_mib"] < 8
 
 
 @glibc_only
+def test_a_job_worker_only_caps_the_arenas():
+    assert run_child("job worker")["told"] == ["MALLOC_ARENA_MAX"]
+
+
+@glibc_only
 def test_a_setting_in_the_environment_wins():
-    assert run_child("tuned", MALLOC_MMAP_THRESHOLD_="4194304")["told"] == ["MALLOC_ARENA_MAX"]
+    assert run_child("web worker", MALLOC_MMAP_THRESHOLD_="4194304")["told"] == ["MALLOC_ARENA_MAX"]
+    assert run_child("job worker", MALLOC_ARENA_MAX="8")["told"] == []
 
 
 def test_nothing_is_changed_where_the_c_library_is_not_glibc(monkeypatch):
@@ -81,4 +89,4 @@ def test_nothing_is_changed_where_the_c_library_is_not_glibc(monkeypatch):
         raise ValueError(f"unrecognized configuration name {name}")
 
     monkeypatch.setattr(allocator.os, "confstr", unknown_name)
-    assert allocator.keep_freed_memory_returnable() == []
+    assert allocator.tune_malloc(return_freed_memory=True) == []
