@@ -38,10 +38,15 @@ def tune_malloc(*, return_freed_memory: bool) -> list[str]:
     only). Names the settings it made."""
     if not _is_glibc():
         return []
+    settings = (ARENA_LIMIT, FIXED_THRESHOLD) if return_freed_memory else (ARENA_LIMIT,)
+    return [name for name, parameter, value in settings if name not in os.environ and _mallopt(parameter, value)]
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's mallopt(3); True if it took the setting."""
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    settings = (ARENA_LIMIT, FIXED_THRESHOLD) if return_freed_memory else (ARENA_LIMIT,)
-    return [name for name, parameter, value in settings if name not in os.environ and mallopt(parameter, value) == 1]
+    return mallopt(parameter, value) == 1
 
 
 def _is_glibc() -> bool:
