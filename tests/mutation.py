@@ -55,7 +55,7 @@ EXTRA_TESTS = {
         "tests/unit/test_thumbnailer.py",
     ],
     "annotation_core/lifecycle.py": ["tests/integration/test_lambda_handlers.py"],
-    "annotation_core/events.py": ["tests/integration/test_lambda_handlers.py"],
+    "annotation_core/events.py": ["tests/unit/test_event_fuzz.py", "tests/integration/test_lambda_handlers.py"],
     "annotation_core/job_store.py": ["tests/integration/test_repository.py", "tests/integration/test_lifecycle.py"],
     "annotation_core/repository.py": ["tests/integration/test_sort_by_taken.py", "tests/integration/test_trash.py"],
     "annotation_core/uploads.py": ["tests/unit/test_image_inspection.py", "tests/integration/test_pipeline.py"],

@@ -180,6 +180,13 @@ def test_the_smallest_image_id_is_accepted():
     ]
 
 
+def test_the_largest_bigint_image_id_is_accepted():
+    largest = 2**63 - 1
+    assert parse_job_targets({"detail-type": JOB_DUE, "detail": {"image_id": largest, "job": "caption"}}) == [
+        JobDue(largest, Job.CAPTION)
+    ]
+
+
 def test_a_record_without_an_event_name_is_taken_as_created(notification):
     del notification["Records"][0]["eventName"]
     assert parse_job_targets(notification) == [ObjectCreated(BUCKET, KEY)]
@@ -203,6 +210,15 @@ def test_a_record_without_an_event_name_is_taken_as_created(notification):
         (
             {"detail-type": JOB_DUE, "detail": {"image_id": 7, "job": "caption", "bucket": 5}},
             "must be a bucket name, got 5.",
+        ),
+        ({"Records": {"s3": {}}}, "Malformed event: Records must be a list, got dict."),
+        (
+            {"detail-type": "Object Created", "detail": {"bucket": {"name": "b"}, "object": {"key": ""}}},
+            "Malformed event: a bucket name or key must be a non-empty string, got ''.",
+        ),
+        (
+            {"detail-type": "Object Created", "detail": {"bucket": {"name": 12}, "object": {"key": "k"}}},
+            "Malformed event: a bucket name or key must be a non-empty string, got 12.",
         ),
     ],
     ids=lambda value: str(value)[:40],
