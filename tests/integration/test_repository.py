@@ -438,13 +438,15 @@ def test_utcnow_is_utc_whatever_the_machines_time_zone(monkeypatch):
 
 
 def test_queue_again_puts_back_completed_jobs_of_the_given_images_only(repo):
-    done, untouched, failed = (repo.insert(new_image()) for _ in range(3))
-    for record in (done, untouched):
+    done, untouched, failed, trashed = (repo.insert(new_image()) for _ in range(4))
+    for record in (done, untouched, trashed):
         repo.finish(repo.claim(record.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": f"thumbnails/{record.id}.jpg"})
     repo.fail(repo.claim(failed.id, Job.THUMBNAIL, LEASE), "Not an image.")
+    repo.trash([trashed.id])
+    in_the_trash = repo.find(trashed.id, include_trashed=True)
     before = utcnow()
 
-    assert repo.queue_again([done.id, failed.id, 999_999], Job.THUMBNAIL) == 1
+    assert repo.queue_again([done.id, failed.id, trashed.id, 999_999], Job.THUMBNAIL) == 1
     stored = repo.get(done.id)
     assert (stored.thumbnail_status, stored.thumbnail_attempts, stored.thumbnail_next_attempt_at) == (
         JobState.PENDING,
@@ -458,6 +460,7 @@ def test_queue_again_puts_back_completed_jobs_of_the_given_images_only(repo):
         JobState.FAILED,
         "Not an image.",
     ), "a failed job waits for a user's retry"
+    assert repo.find(trashed.id, include_trashed=True) == in_the_trash, "an image in the trash is left alone"
     assert repo.claim(done.id, Job.THUMBNAIL, LEASE).attempt == 1
 
 
