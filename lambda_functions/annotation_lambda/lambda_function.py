@@ -17,7 +17,7 @@ from annotation_core.caption_request import (
 )
 from annotation_core.errors import JobError, ProviderNotConfiguredError
 from annotation_core.job_store import utcnow
-from annotation_core.lambda_entry import job_lambda_handler
+from annotation_core.lambda_entry import JobLambdaHandler
 from annotation_core.lifecycle import JobInput, JobOutput, Work
 from annotation_core.records import Job, encode_tags
 from annotation_core.settings import Settings
@@ -93,4 +93,4 @@ def provider_for_settings(settings: Settings) -> CaptionProvider:
     return provider_for(settings)
 
 
-lambda_handler = job_lambda_handler(Job.CAPTION, caption_work)
+lambda_handler = JobLambdaHandler(Job.CAPTION, caption_work)

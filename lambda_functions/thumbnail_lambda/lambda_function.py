@@ -6,7 +6,7 @@ import functools
 from pathlib import PurePosixPath
 
 from annotation_core.bootstrap import Services
-from annotation_core.lambda_entry import job_lambda_handler
+from annotation_core.lambda_entry import JobLambdaHandler
 from annotation_core.lifecycle import JobInput, JobOutput, Work
 from annotation_core.records import Job
 from annotation_core.settings import Settings
@@ -66,4 +66,4 @@ def _delete_all(store: ObjectStore, keys: tuple[str, ...]) -> None:
         store.delete(key)
 
 
-lambda_handler = job_lambda_handler(Job.THUMBNAIL, thumbnail_work)
+lambda_handler = JobLambdaHandler(Job.THUMBNAIL, thumbnail_work)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from PIL import Image
 
+from annotation_core import allocator
 from annotation_core.bootstrap import Services, bootstrap, lambda_services
 from annotation_core.events import JobDue, job_due_entry
 from annotation_core.job_store import utcnow
@@ -158,6 +159,15 @@ def test_duplicate_event_does_nothing(web, lambda_env, lambda_context, fake_gemi
 def test_event_for_an_object_without_a_row_is_ignored(web, lambda_env, lambda_context):
     lambda_env.put_object(Bucket=ORIGINALS, Key="uploads/stray.jpg", Body=images.jpeg())
     assert thumbnail.lambda_handler(eventbridge_event("uploads/stray.jpg"), lambda_context) == {"ignored": 1}
+
+
+def test_an_invocation_caps_mallocs_arenas_and_leaves_its_threshold_alone(lambda_env, lambda_context, monkeypatch):
+    asked = []
+    monkeypatch.setattr(allocator, "_is_glibc", lambda: True)
+    monkeypatch.setattr(allocator, "_mallopt", lambda parameter, value: asked.append((parameter, value)) or True)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert thumbnail.lambda_handler({"detail-type": "Object Deleted"}, lambda_context) == {"dropped": 1}
+    assert asked == [(allocator.M_ARENA_MAX, allocator.ARENAS)]
 
 
 def test_a_malformed_event_is_logged_and_dropped_not_retried(lambda_env, lambda_context, capsys):

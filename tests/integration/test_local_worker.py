@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from annotation_core.announcers import LocalAnnouncer
+from annotation_core.announcers import InProcessAnnouncer, LocalAnnouncer
 from annotation_core.bootstrap import bootstrap
 from annotation_core.job_store import utcnow
 from annotation_core.lifecycle import JobOutput
@@ -19,6 +19,7 @@ from annotation_core.records import Job, JobState
 from annotation_core.repository import NewImage
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
+from annotation_core.sweeper import SweepResult, sweep
 from annotation_core.uploads import check_upload, store_upload
 from lambda_functions.local_worker import LocalWorker
 from tests import images
@@ -105,6 +106,44 @@ def test_sweep_leaves_a_job_whose_lease_is_still_held(services, start_worker):
 
     row = services.repository.get(image_id)
     assert row.caption_status is JobState.PROCESSING and row.caption_started_at == claim.started_at
+
+
+def swept(services, **options) -> tuple[list[tuple[int, Job]], SweepResult]:
+    """One sweep, and the jobs it announced in order."""
+    heard = []
+    announcer = InProcessAnnouncer(lambda image_id, job: heard.append((image_id, job)))
+    return heard, sweep(services.repository, announcer, services.settings, **options)
+
+
+def test_a_sweep_announces_the_oldest_jobs_whose_event_was_lost_a_batch_at_a_time(services, engine):
+    lost = [stored_original(services, f"lost-{n}.jpg") for n in range(3)]
+    recent = stored_original(services, "recent.jpg")
+    with engine.begin() as conn:  # queued over a minute ago and never claimed: their events were lost
+        minute_ago = utcnow() - timedelta(seconds=61)
+        conn.execute(sa.update(table).where(table.c.id != recent).values(thumbnail_queued_at=minute_ago))
+        conn.execute(sa.update(table).where(table.c.id != recent).values(caption_queued_at=minute_ago))
+
+    heard, result = swept(services, batch=2)
+
+    assert heard == [(lost[0], Job.THUMBNAIL), (lost[1], Job.THUMBNAIL), (lost[0], Job.CAPTION), (lost[1], Job.CAPTION)]
+    assert (result.announced, result.total) == ({Job.THUMBNAIL: 2, Job.CAPTION: 2}, 4)
+    assert swept(services)[1].announced == {Job.THUMBNAIL: 3, Job.CAPTION: 3}, "the default batch holds them all"
+
+
+def test_a_sweep_says_when_to_come_back(services, engine):
+    heard, result = swept(services)
+    assert (heard, result.total, result.next_attempt_at) == ([], 0, None), "nothing waits"
+
+    retrying = stored_original(services, "retrying.jpg")
+    later = utcnow() + timedelta(minutes=2)
+    services.repository.retry_later(services.repository.claim(retrying, Job.CAPTION, 30), "503", later)
+    assert swept(services)[1].next_attempt_at == later, "when the retry falls due"
+
+    running = stored_original(services, "running.jpg")
+    services.repository.claim(running, Job.THUMBNAIL, 30)
+    expire_lease(engine, running, Job.THUMBNAIL, 15)  # its worker started 15 s ago: the 30 s lease has 15 s left
+    started = services.repository.get(running).thumbnail_started_at
+    assert swept(services)[1].next_attempt_at == started + timedelta(seconds=30), "when the lease runs out, sooner"
 
 
 def test_a_caption_rate_limited_three_times_completes_by_itself(services, start_worker, fake_gemini):

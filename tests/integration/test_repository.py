@@ -6,14 +6,16 @@ import dataclasses
 import hashlib
 import itertools
 import threading
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from annotation_core.errors import ImageNotFoundError
+from annotation_core.accounts import UserRepository
+from annotation_core.errors import ImageNotFoundError, ProviderNotConfiguredError
 from annotation_core.job_store import Claim, utcnow
-from annotation_core.records import ImageRecord, Job, JobState
+from annotation_core.records import ImageRecord, Job, JobState, Role
 from annotation_core.repository import ImageRepository, NewImage
 from annotation_core.schema import images
 
@@ -347,6 +349,181 @@ def test_next_attempt_at_is_the_soonest_waiting_retry(repo):
     repo.retry_later(repo.claim(repo.insert(new_image()).id, Job.CAPTION, LEASE), "x", later)
     repo.retry_later(repo.claim(repo.insert(new_image()).id, Job.THUMBNAIL, LEASE), "x", soon)
     assert repo.next_attempt_at() == soon
+
+
+def test_next_lease_expiry_is_when_the_oldest_running_lease_runs_out(repo):
+    assert repo.next_lease_expiry(LEASE) is None
+    repo.claim(repo.insert(new_image()).id, Job.CAPTION, LEASE)
+    older = backdate(repo, repo.claim(repo.insert(new_image()).id, Job.THUMBNAIL, LEASE), 30)
+    finished = backdate(repo, repo.claim(repo.insert(new_image()).id, Job.CAPTION, LEASE), 60)
+    assert repo.finish(finished, {"caption": "Done.", "caption_model": "m"}), "started sooner, but no longer running"
+    trashed = backdate(repo, repo.claim(repo.insert(new_image()).id, Job.THUMBNAIL, LEASE), 60)
+    assert repo.trash([trashed.image_id]) == [trashed.image_id]
+    assert repo.next_lease_expiry(LEASE) == older.started_at + timedelta(seconds=LEASE)
+    assert repo.next_lease_expiry(10) == older.started_at + timedelta(seconds=10)
+
+
+def test_retry_later_truncates_very_long_errors(repo):
+    record = repo.insert(new_image())
+    assert repo.retry_later(repo.claim(record.id, Job.CAPTION, LEASE), "x" * 10_000, utcnow())
+    assert repo.get(record.id).caption_error == "x" * 2000
+
+
+def test_settling_a_claim_changes_only_its_own_image(repo):
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+    claim = repo.claim(first.id, Job.THUMBNAIL, LEASE)
+    repo.claim(second.id, Job.THUMBNAIL, LEASE)
+    set_columns(repo, second.id, thumbnail_started_at=claim.started_at)  # two workers started in the same instant
+    assert repo.finish(claim, {"thumbnail_key": "thumbnails/first.jpg"}) is True
+    stored = repo.get(second.id)
+    assert (stored.thumbnail_status, stored.thumbnail_key) == (JobState.PROCESSING, None)
+
+
+def test_a_user_retry_touches_only_that_images_unfinished_jobs(repo):
+    record, neighbour = repo.insert(new_image()), repo.insert(new_image())
+    long_ago = backdate(repo, repo.claim(record.id, Job.THUMBNAIL, LEASE), LEASE + 1)
+    repo.finish(long_ago, {"thumbnail_key": "thumbnails/a.jpg"})  # started long ago, and completed
+    for image in (record, neighbour):
+        repo.fail(repo.claim(image.id, Job.CAPTION, LEASE), "refused")
+    assert repo.reset_for_retry(record.id, LEASE) == [Job.CAPTION]
+    stored = repo.get(record.id)
+    assert (stored.thumbnail_status, stored.thumbnail_key) == (JobState.COMPLETED, "thumbnails/a.jpg")
+    assert repo.get(neighbour.id).caption_status is JobState.FAILED, "another image's failure waits for its own retry"
+
+
+def test_due_jobs_leave_jobs_that_ended_and_take_the_oldest_first_whatever_their_state(repo):
+    crashed = repo.insert(new_image())
+    backdate(repo, repo.claim(crashed.id, Job.CAPTION, LEASE), LEASE + 1)
+    lost = repo.insert(new_image())
+    set_columns(repo, lost.id, caption_queued_at=utcnow() - timedelta(seconds=61))
+    completed, failed = repo.insert(new_image()), repo.insert(new_image())
+    repo.finish(backdate(repo, repo.claim(completed.id, Job.CAPTION, LEASE), LEASE + 1), {"caption": "Done."})
+    repo.fail(backdate(repo, repo.claim(failed.id, Job.CAPTION, LEASE), LEASE + 1), "refused")
+
+    assert repo.due_jobs(Job.CAPTION, lease_seconds=LEASE, lost_after=60, limit=10) == [crashed.id, lost.id]
+    assert repo.due_jobs(Job.CAPTION, lease_seconds=LEASE, lost_after=60, limit=1) == [crashed.id]
+
+
+def test_only_captions_waiting_for_a_provider_count_as_waiting_for_setup_and_are_woken(repo):
+    later = utcnow() + timedelta(hours=1)
+    setup = repo.insert(new_image())
+    reason = ProviderNotConfiguredError("set GEMINI_API_KEY.").message
+    repo.retry_later(repo.claim(setup.id, Job.CAPTION, LEASE), reason, later, refund=True)
+    unavailable = repo.insert(new_image())
+    repo.retry_later(repo.claim(unavailable.id, Job.CAPTION, LEASE), "Gemini is unavailable (503).", later)
+    repo.insert(new_image())  # pending, not tried yet
+
+    assert repo.waiting_for_setup(Job.CAPTION) == 1
+    assert repo.waiting_for_setup(Job.THUMBNAIL) == 0
+    before = utcnow()
+    assert repo.wake_waiting_for_setup(Job.CAPTION) == 1
+    assert before <= repo.get(setup.id).caption_next_attempt_at <= utcnow()
+    assert repo.get(unavailable.id).caption_next_attempt_at == later, "a service that was down keeps its backoff"
+    assert repo.due_jobs(Job.CAPTION, lease_seconds=LEASE, lost_after=60, limit=10) == [setup.id]
+
+
+def test_utcnow_is_utc_whatever_the_machines_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "EAST-14")  # POSIX for UTC+14, the farthest from UTC a laptop's clock can be
+    time.tzset()
+    try:
+        local = datetime.now()
+        assert abs(utcnow() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+        assert abs(utcnow() - local) > timedelta(hours=13), "the zone took effect"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+# --- queueing a job again, and the trash ---
+
+
+def test_queue_again_puts_back_completed_jobs_of_the_given_images_only(repo):
+    done, untouched, failed, trashed = (repo.insert(new_image()) for _ in range(4))
+    for record in (done, untouched, trashed):
+        repo.finish(repo.claim(record.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": f"thumbnails/{record.id}.jpg"})
+    repo.fail(repo.claim(failed.id, Job.THUMBNAIL, LEASE), "Not an image.")
+    repo.trash([trashed.id])
+    in_the_trash = repo.find(trashed.id, include_trashed=True)
+    before = utcnow()
+
+    assert repo.queue_again([done.id, failed.id, trashed.id, 999_999], Job.THUMBNAIL) == 1
+    stored = repo.get(done.id)
+    assert (stored.thumbnail_status, stored.thumbnail_attempts, stored.thumbnail_next_attempt_at) == (
+        JobState.PENDING,
+        0,
+        None,
+    )
+    assert stored.thumbnail_queued_at >= before and stored.updated_at >= before, "queued now: not a lost event"
+    assert stored.thumbnail_key == f"thumbnails/{done.id}.jpg", "the old thumbnail shows until a new one replaces it"
+    assert repo.get(untouched.id).thumbnail_status is JobState.COMPLETED
+    assert (repo.get(failed.id).thumbnail_status, repo.get(failed.id).thumbnail_error) == (
+        JobState.FAILED,
+        "Not an image.",
+    ), "a failed job waits for a user's retry"
+    assert repo.find(trashed.id, include_trashed=True) == in_the_trash, "an image in the trash is left alone"
+    assert repo.claim(done.id, Job.THUMBNAIL, LEASE).attempt == 1
+
+
+def test_requeue_queues_a_job_anew_unless_a_worker_holds_it_within_its_lease(repo):
+    done = repo.insert(new_image())
+    repo.finish(repo.claim(done.id, Job.CAPTION, LEASE), {"caption": "Old words.", "caption_model": "m"})
+    before = utcnow()
+    assert repo.requeue(done.id, Job.CAPTION, LEASE) is True
+    stored = repo.get(done.id)
+    assert (stored.caption_status, stored.caption_attempts, stored.caption_error) == (JobState.PENDING, 0, None)
+    assert stored.caption_queued_at >= before
+    assert stored.caption == "Old words.", "the old caption shows until a new one replaces it"
+
+    running = repo.insert(new_image())
+    repo.claim(running.id, Job.THUMBNAIL, LEASE)  # the other job's worker holds nothing of this one
+    claim = repo.claim(running.id, Job.CAPTION, LEASE)
+    held = repo.get(running.id)
+    assert repo.requeue(running.id, Job.CAPTION, LEASE) is False
+    assert repo.get(running.id) == held
+    claim = backdate(repo, claim, LEASE - 5)
+    assert repo.requeue(running.id, Job.CAPTION, LEASE) is False, "still within its lease"
+    backdate(repo, claim, 10)
+    assert repo.requeue(running.id, Job.CAPTION, LEASE) is True, "its worker died"
+    assert repo.get(running.id).caption_status is JobState.PENDING
+    assert repo.get(running.id).thumbnail_status is JobState.PROCESSING
+    assert repo.requeue(999_999, Job.CAPTION, LEASE) is False
+
+
+def test_reset_failed_of_one_uploader_leaves_other_peoples_images_alone(repo):
+    accounts = UserRepository(repo.engine)
+    member, other = (accounts.create(name, "not-a-real-hash", Role.MEMBER).id for name in ("member", "other"))
+    mine, theirs, legacy = (repo.insert(new_image(uploaded_by=user)) for user in (member, other, None))
+    for record in (mine, theirs, legacy):
+        repo.fail(repo.claim(record.id, Job.CAPTION, LEASE), "refused")
+    assert repo.reset_failed([theirs.id, legacy.id], uploaded_by=member) == []
+    assert repo.reset_failed(uploaded_by=member) == [(mine.id, Job.CAPTION)]
+    assert repo.get(theirs.id).caption_status is repo.get(legacy.id).caption_status is JobState.FAILED
+
+
+def test_the_jobs_of_an_image_in_the_trash_are_left_alone_until_it_is_restored(repo):
+    def failed_and_waiting_for_setup() -> int:
+        record = repo.insert(new_image())
+        repo.fail(repo.claim(record.id, Job.THUMBNAIL, LEASE), "Not an image.")
+        claim = repo.claim(record.id, Job.CAPTION, LEASE)
+        reason = ProviderNotConfiguredError("set GEMINI_API_KEY.").message
+        repo.retry_later(claim, reason, utcnow() - timedelta(seconds=1), refund=True)
+        return record.id
+
+    trashed, live = failed_and_waiting_for_setup(), failed_and_waiting_for_setup()
+    assert repo.trash([trashed]) == [trashed]
+    kept = repo.find(trashed, include_trashed=True)
+
+    assert repo.due_jobs(Job.CAPTION, lease_seconds=LEASE, lost_after=0, limit=10) == [live]
+    assert repo.waiting_for_setup(Job.CAPTION) == 1
+    assert repo.next_attempt_at() == repo.get(live).caption_next_attempt_at
+    assert repo.claim(trashed, Job.CAPTION, LEASE) is None
+    assert repo.reset_for_retry(trashed, LEASE) == []
+    assert repo.requeue(trashed, Job.CAPTION, LEASE) is False
+    assert repo.reset_failed() == [(live, Job.THUMBNAIL)]
+    assert repo.find(trashed, include_trashed=True) == kept, "nothing of it changed"
+
+    assert repo.restore([trashed]) == [trashed]
+    assert repo.claim(trashed, Job.CAPTION, LEASE) is not None, "restored, its waiting job goes on"
 
 
 # --- paging, filtering and search ---
