@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from annotation_core.errors import ImageNotFoundError
 from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job, JobState
-from annotation_core.repository import ImageRepository, NewImage
+from annotation_core.repository import PURGING, ImageRepository, NewImage
 from annotation_core.schema import images
 
 LEASE = 90
@@ -115,6 +115,54 @@ def test_delete_returns_the_record_then_it_is_gone(repo):
 def test_non_ascii_file_names_round_trip(repo):
     record = repo.insert(new_image("été ☀ 写真 🚲.jpg"))
     assert repo.get(record.id).filename == "été ☀ 写真 🚲.jpg"
+
+
+# --- what the renditions backfill and the upload quota read ---
+
+
+def test_lacking_renditions_are_live_images_without_a_preview_whose_thumbnail_did_not_fail(repo):
+    old = repo.insert(new_image())  # made before renditions existed: a thumbnail, no preview
+    repo.finish(repo.claim(old.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": "thumbnails/old.jpg"})
+    rendered = repo.insert(new_image())
+    repo.finish(
+        repo.claim(rendered.id, Job.THUMBNAIL, LEASE),
+        {"thumbnail_key": "thumbnails/r.jpg", "preview_key": "previews/r.jpg"},
+    )
+    broken = repo.insert(new_image())
+    repo.fail(repo.claim(broken.id, Job.THUMBNAIL, LEASE), "cannot decode")
+    trashed = repo.insert(new_image())
+    repo.trash([trashed.id])
+    pending = repo.insert(new_image())  # its thumbnail job has not run yet
+    newest = repo.insert(new_image())
+
+    assert repo.lacking_renditions() == [old.id, pending.id, newest.id], "oldest first"
+    assert repo.count_lacking_renditions() == 3
+    assert repo.lacking_renditions(after_id=old.id, limit=1) == [pending.id], "resumed after the last one done"
+    assert repo.lacking_renditions(after_id=newest.id) == []
+
+
+def test_uploads_since_counts_one_users_uploads_after_the_moment_and_the_first_of_them(repo):
+    from annotation_core.accounts import UserRepository
+    from annotation_core.records import Role
+
+    users = UserRepository(repo.engine)
+    alice = users.create("alice", "not-a-real-hash", Role.MEMBER).id
+    bob = users.create("bob", "not-a-real-hash", Role.MEMBER).id
+    since = utcnow() - timedelta(hours=1)
+
+    def upload(user_id: int | None, at) -> None:
+        set_columns(repo, repo.insert(new_image(uploaded_by=user_id)).id, uploaded_at=at)
+
+    upload(alice, since - timedelta(minutes=5))
+    upload(alice, since)  # exactly an hour ago: no longer in the window
+    upload(alice, since + timedelta(minutes=20))
+    upload(alice, since + timedelta(minutes=10))
+    upload(bob, since + timedelta(minutes=1))
+    upload(None, since + timedelta(minutes=2))
+
+    assert repo.uploads_since(alice, since) == (2, since + timedelta(minutes=10))
+    assert repo.uploads_since(bob, since) == (1, since + timedelta(minutes=1))
+    assert repo.uploads_since(alice, since + timedelta(minutes=30)) == (0, None)
 
 
 # --- claiming and settling jobs ---
@@ -349,6 +397,35 @@ def test_next_attempt_at_is_the_soonest_waiting_retry(repo):
     assert repo.next_attempt_at() == soon
 
 
+# --- the trash ---
+
+
+def test_find_by_original_key_finds_that_image_and_none_in_the_trash(repo):
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+    assert repo.find_by_original_key(second.original_key) == second
+    assert repo.find_by_original_key(first.original_key) == first
+    repo.trash([first.id])
+    assert repo.find_by_original_key(first.original_key) is None, "an event for a trashed image finds nothing"
+
+
+def test_begin_purge_claims_only_its_image_and_only_once_its_time_in_the_trash_is_up(repo):
+    live = repo.insert(new_image())
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+    repo.trash([first.id, second.id])
+    trashed_at = repo.find(first.id, include_trashed=True).deleted_at
+
+    assert repo.begin_purge(live.id, trashed_at) is None, "an image not in the trash is never purged"
+    assert repo.begin_purge(first.id, trashed_at - timedelta(seconds=1)) is None, "in the trash too short a time"
+    # Trashed exactly at the cutoff counts as expired, for the list of expired images and for the claim alike.
+    assert sorted(repo.expired_trash(trashed_at, lease_seconds=LEASE, limit=10)) == [first.id, second.id]
+    purging = repo.begin_purge(first.id, trashed_at)
+
+    assert (purging.id, purging.deleted_at) == (first.id, PURGING)
+    assert repo.find(live.id) == live
+    assert repo.find(second.id, include_trashed=True).deleted_at == trashed_at, "the other image is not claimed"
+    assert repo.restore([first.id, second.id]) == [second.id]
+
+
 # --- paging, filtering and search ---
 
 
@@ -418,6 +495,22 @@ def test_failed_filter_takes_the_newest_failed_past_newer_unfinished_ones(repo):
     assert ids(first) + ids(second) == failed[::-1]
 
 
+def test_failed_filter_pages_leave_out_the_trash_and_skip_nothing(repo):
+    failed = []
+    for _ in range(6):
+        record = repo.insert(new_image())
+        set_columns(repo, record.id, thumbnail_status=JobState.FAILED, caption_status=JobState.COMPLETED)
+        failed.append(record.id)
+    repo.trash([failed.pop()])  # the newest failed image is in the trash
+
+    pages, before = [], None
+    while page := repo.page(status=JobState.FAILED, limit=2, before_id=before):
+        pages.append(ids(page))
+        before = page[-1].id
+
+    assert pages == [[failed[4], failed[3]], [failed[2], failed[1]], [failed[0]]]
+
+
 @pytest.fixture
 def captioned(repo):
     """Four images with captions and names chosen for both engines (words of 3+ letters, no stopwords)."""
@@ -477,6 +570,24 @@ def test_search_results_are_newest_first_and_combine_with_paging_and_status(repo
     set_columns(repo, captioned["bicycle"], thumbnail_status=JobState.COMPLETED)
     assert search(repo, "bicycle", status=JobState.COMPLETED) == {captioned["bicycle"]}
     assert search(repo, "bicycle", status=JobState.PROCESSING) == {captioned["garden"]}
+
+
+def test_search_with_a_status_filter_shows_each_image_under_its_overall_status(repo, captioned):
+    def bicycle(filename: str, thumbnail: JobState, caption: JobState) -> int:
+        record = repo.insert(new_image(filename))
+        set_columns(repo, record.id, thumbnail_status=thumbnail, caption_status=caption)
+        return record.id
+
+    thumbnail_failed = captioned["bicycle"]
+    set_columns(repo, thumbnail_failed, thumbnail_status=JobState.FAILED)  # its caption is completed
+    still_running = captioned["garden"]
+    set_columns(repo, still_running, thumbnail_status=JobState.FAILED, caption_status=JobState.PROCESSING)
+    caption_failed = bicycle("bicycle-shed.jpg", JobState.COMPLETED, JobState.FAILED)
+    done = bicycle("bicycle-race.jpg", JobState.COMPLETED, JobState.COMPLETED)
+
+    assert search(repo, "bicycle", status=JobState.FAILED) == {thumbnail_failed, caption_failed}
+    assert search(repo, "bicycle", status=JobState.PROCESSING) == {still_running}
+    assert search(repo, "bicycle", status=JobState.COMPLETED) == {done}
 
 
 def test_search_ignores_accents(repo, captioned):
