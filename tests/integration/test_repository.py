@@ -426,6 +426,40 @@ def test_begin_purge_claims_only_its_image_and_only_once_its_time_in_the_trash_i
     assert repo.restore([first.id, second.id]) == [second.id]
 
 
+def test_trash_and_restore_mark_the_image_changed_and_restore_answers_newest_first(repo):
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+
+    assert repo.trash([first.id, second.id]) == [second.id, first.id]
+    trashed = repo.find(first.id, include_trashed=True)
+    assert trashed.updated_at == trashed.deleted_at > first.updated_at
+
+    assert repo.restore([first.id, second.id]) == [second.id, first.id]
+    assert repo.find(first.id).updated_at > trashed.updated_at
+
+
+def test_find_many_returns_the_live_images_asked_for_newest_first(repo):
+    first, second, third, fourth = (repo.insert(new_image()) for _ in range(4))
+    repo.trash([fourth.id])
+
+    assert ids(repo.find_many([first.id, third.id, 999_999, fourth.id])) == [third.id, first.id]
+    assert ids(repo.find_many([second.id])) == [second.id]
+    assert repo.find_many([]) == []
+
+
+def test_delete_returns_none_when_another_delete_removed_the_row_meanwhile(repo, monkeypatch):
+    record = repo.insert(new_image())
+    find = repo.find
+
+    def found_then_deleted_elsewhere(image_id, **options):
+        found = find(image_id, **options)
+        with repo.engine.begin() as conn:  # a second request deleting the same image
+            conn.execute(images.delete().where(images.c.id == image_id))
+        return found
+
+    monkeypatch.setattr(repo, "find", found_then_deleted_elsewhere)
+    assert repo.delete(record.id) is None, "only the delete that removed the row reports it (the other answers 404)"
+
+
 # --- paging, filtering and search ---
 
 
