@@ -426,6 +426,17 @@ def test_begin_purge_claims_only_its_image_and_only_once_its_time_in_the_trash_i
     assert repo.restore([first.id, second.id]) == [second.id]
 
 
+def test_expired_trash_leaves_out_only_images_whose_job_a_worker_holds_within_its_lease(repo):
+    quiet, running, crashed = (repo.insert(new_image()) for _ in range(3))
+    repo.claim(running.id, Job.CAPTION, LEASE)
+    backdate(repo, repo.claim(crashed.id, Job.THUMBNAIL, LEASE), LEASE + 1)  # its worker died long ago
+    repo.trash([quiet.id, running.id, crashed.id])
+
+    expired = repo.expired_trash(utcnow(), lease_seconds=LEASE, limit=10)
+
+    assert sorted(expired) == [quiet.id, crashed.id]
+
+
 def test_trash_and_restore_mark_the_image_changed_and_restore_answers_newest_first(repo):
     first, second = repo.insert(new_image()), repo.insert(new_image())
 
@@ -604,6 +615,12 @@ def test_search_results_are_newest_first_and_combine_with_paging_and_status(repo
     set_columns(repo, captioned["bicycle"], thumbnail_status=JobState.COMPLETED)
     assert search(repo, "bicycle", status=JobState.COMPLETED) == {captioned["bicycle"]}
     assert search(repo, "bicycle", status=JobState.PROCESSING) == {captioned["garden"]}
+
+
+def test_a_short_search_page_continues_below_its_cursor_and_is_filled_past_other_statuses(repo, captioned):
+    assert ids(repo.page(query="bicycle", limit=1, before_id=captioned["garden"])) == [captioned["bicycle"]]
+    set_columns(repo, captioned["bicycle"], thumbnail_status=JobState.COMPLETED)  # the newest match stays unfinished
+    assert ids(repo.page(query="bicycle", limit=1, status=JobState.COMPLETED)) == [captioned["bicycle"]]
 
 
 def test_search_with_a_status_filter_shows_each_image_under_its_overall_status(repo, captioned):
