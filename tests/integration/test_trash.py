@@ -11,7 +11,8 @@ import pytest
 from annotation_core.job_store import utcnow
 from annotation_core.records import Job
 from annotation_core.repository import PURGING
-from annotation_core.trash import purge_expired
+from annotation_core.schema import images as table
+from annotation_core.trash import purge_expired, restore_from_trash
 from tests import images
 from tests.web_client import JSON, csrf_token, seed, upload
 
@@ -218,3 +219,22 @@ def test_a_photo_in_the_trash_cannot_be_edited_and_its_waiting_job_goes_on_when_
     assert post(client, "/api/images/restore", {"ids": [image_id]}).get_json() == {"images": [image_id]}
     assert worker.drain(timeout=30)
     assert services.repository.get(image_id).caption_status == "completed", "announced at once, not a sweep later"
+
+
+def test_a_restore_announces_only_the_jobs_left_pending_not_finished_ones_or_retries_waiting_for_their_time(
+    services, worker, monkeypatch
+):
+    finished = seed(worker, "finished.jpg", images.jpeg(color="gray"))
+    paused = seed(worker, "paused-too.jpg", images.jpeg(color="white"))
+    waiting = seed(worker, "waiting.jpg", images.jpeg(color="black"))
+    later = utcnow() + timedelta(hours=1)
+    with services.engine.begin() as conn:  # left pending, or waiting to retry, when they went to the trash
+        conn.execute(table.update().where(table.c.id == paused).values(caption_status="pending"))
+        pending_later = {"caption_status": "pending", "caption_next_attempt_at": later}
+        conn.execute(table.update().where(table.c.id == waiting).values(pending_later))
+    services.repository.trash([finished, paused, waiting])
+    announced = []
+    monkeypatch.setattr(services.announcer, "due", announced.extend)
+
+    assert restore_from_trash(services, [finished, paused, waiting]) == [waiting, paused, finished]
+    assert announced == [(paused, Job.CAPTION)]
