@@ -139,6 +139,17 @@ def test_purge_deletes_objects_then_rows_once_the_retention_is_over(services, wo
         assert not store.exists(key)
 
 
+def test_a_sweep_purges_at_most_its_batch_and_the_next_sweep_takes_the_rest(services, worker):
+    trashed = [seed(worker, f"batch-{n}.jpg", images.jpeg(color=(40 * n, 60, 60))) for n in range(2)]
+    services.repository.trash(trashed)
+    later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
+
+    assert purge_expired(services, now=later, batch=1) == 1
+    assert purge_expired(services, now=later, batch=1) == 1
+    assert purge_expired(services, now=later, batch=1) == 0
+    assert [services.repository.find(image_id, include_trashed=True) for image_id in trashed] == [None, None]
+
+
 def test_a_restore_and_a_purge_never_both_win(services, worker):
     image_id = seed(worker, "raced.jpg", images.jpeg(color="olive"))
     services.repository.trash([image_id])
