@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from annotation_core.errors import StorageError
 from annotation_core.job_store import utcnow
 from annotation_core.records import Job
 from annotation_core.repository import PURGING
@@ -148,6 +149,31 @@ def test_a_sweep_purges_at_most_its_batch_and_the_next_sweep_takes_the_rest(serv
     assert purge_expired(services, now=later, batch=1) == 1
     assert purge_expired(services, now=later, batch=1) == 0
     assert [services.repository.find(image_id, include_trashed=True) for image_id in trashed] == [None, None]
+
+
+def test_a_storage_failure_leaves_that_image_to_the_next_sweep_and_the_sweep_goes_on(services, worker, monkeypatch):
+    stuck = seed(worker, "stuck.jpg", images.jpeg(color="coral"))
+    other = seed(worker, "other.jpg", images.jpeg(color="khaki"))
+    services.repository.trash([stuck])  # the older of the two in the trash, so purged first
+    services.repository.trash([other])
+    stuck_key = services.repository.find(stuck, include_trashed=True).original_key
+    delete = services.originals.delete
+
+    def unavailable_for_one(key: str) -> None:
+        if key == stuck_key:
+            raise StorageError(f"Could not delete {key}: the bucket is unavailable.")
+        delete(key)
+
+    monkeypatch.setattr(services.originals, "delete", unavailable_for_one)
+    later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
+
+    assert purge_expired(services, now=later) == 1
+    assert services.repository.find(other, include_trashed=True) is None
+    assert services.repository.find(stuck, include_trashed=True).deleted_at == PURGING, "kept, and never restored"
+
+    monkeypatch.undo()
+    assert purge_expired(services, now=later) == 1
+    assert services.repository.find(stuck, include_trashed=True) is None
 
 
 def test_a_restore_and_a_purge_never_both_win(services, worker):
