@@ -14,9 +14,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from annotation_core.database import HEAD_REVISION, MIGRATIONS, ensure_schema, make_engine
+from annotation_core.database import HEAD_REVISION, MIGRATIONS, database_url, ensure_schema, make_engine
 from annotation_core.schema import SQLITE_FTS_DDL, images, metadata
 from annotation_core.search import text_match
+from annotation_core.settings import Settings
 from conftest import MYSQL_URL
 
 
@@ -45,7 +46,41 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1, "NORMAL: safe in WAL mode, fewer fsyncs"
     engine.dispose()
+
+
+def test_db_host_chooses_mysql_with_the_settings_credentials_else_a_sqlite_file_in_the_data_dir(tmp_path):
+    mysql = Settings(
+        data_dir=str(tmp_path), db_host="db.internal", db_port=3307, db_user="app", db_password="pw", db_name="photos"
+    )
+    assert (
+        database_url(mysql).render_as_string(hide_password=False)
+        == "mysql+mysqlconnector://app:pw@db.internal:3307/photos"
+    )
+    no_password = database_url(Settings(data_dir=str(tmp_path), db_host="db.internal"))  # the secret supplies it
+    assert (no_password.password, no_password.port, no_password.database) == (None, 3306, "image_annotation_db")
+    assert database_url(Settings(data_dir=str(tmp_path))) == sa.URL.create(
+        "sqlite", database=str(tmp_path / "annotations.db")
+    )
+
+
+def test_a_mysql_engine_is_pooled_as_asked_and_only_access_denied_reads_the_password_again():
+    asked = []
+
+    def password(refresh: bool = False) -> str:
+        asked.append(refresh)
+        return "secret"
+
+    unreachable = "mysql+mysqlconnector://app@127.0.0.1:1/photos"  # nothing listens on port 1
+    lambda_engine = make_engine(unreachable, password, pool_size=1, max_overflow=0)
+    assert (lambda_engine.pool.size(), lambda_engine.pool._max_overflow) == (1, 0)
+    web_engine = make_engine(unreachable)
+    assert (web_engine.pool.size(), web_engine.pool._max_overflow) == (4, 4)
+    assert asked == [], "an engine connects lazily"
+    with pytest.raises(sa.exc.InterfaceError, match="2003"):  # refused connection: the password is not the cause
+        lambda_engine.connect()
+    assert asked == [False]
 
 
 def test_migrating_is_idempotent_and_safe_in_parallel(empty_engine):
