@@ -16,6 +16,7 @@ from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job, JobState
 from annotation_core.repository import PURGING, ImageRepository, NewImage
 from annotation_core.schema import images
+from annotation_core.search import MAX_PREFIX_TERMS
 
 LEASE = 90
 _serial = itertools.count(1)
@@ -652,6 +653,23 @@ def test_search_operators_and_punctuation_are_plain_text(repo, captioned):
     assert search(repo, '"bicycle" +garden*') == {captioned["garden"]}
     assert search(repo, "(harbour) bicycle!!") == {captioned["bicycle"]}
     assert search(repo, "bicycle, harbour.") == {captioned["bicycle"]}
+
+
+def test_a_prefix_finds_every_term_it_starts_however_many_and_terms_continuing_with_digits(repo):
+    zebras = {n: repo.insert(new_image(f"zebra{n}.jpg")).id for n in range(1, MAX_PREFIX_TERMS + 2)}
+    assert search(repo, "zebr") == set(zebras.values()), "more longer terms than are spelled out"
+    assert search(repo, "zebra1") == {zebras[n] for n in zebras if str(n).startswith("1")}
+
+
+def test_a_prefix_with_accents_finds_the_longer_words_it_starts(repo):
+    summers = repo.insert(new_image("étésiens.jpg")).id
+    repo.insert(new_image("étang.jpg"))
+    assert search(repo, "été") == {summers}
+
+
+def test_words_past_the_sixteenth_of_a_query_are_left_out(repo, captioned):
+    sixteen = " ".join(["bicycle"] * 16)
+    assert search(repo, f"{sixteen} submarine") == {captioned["bicycle"], captioned["garden"]}
 
 
 NASTY_QUERIES = [
