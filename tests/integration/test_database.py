@@ -102,6 +102,23 @@ def test_migrating_is_idempotent_and_safe_in_parallel(empty_engine):
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [HEAD_REVISION]
 
 
+def test_a_database_at_the_head_revision_is_only_asked_its_revision(tmp_path):
+    """Every web worker and cold Lambda calls ensure_schema: at the head it must cost one look, not a migration."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    ensure_schema(engine)
+    statements = []
+
+    def keep(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    ensure_schema(engine)
+    sa.event.remove(engine, "before_cursor_execute", keep)
+    engine.dispose()
+    queries = [statement.lower() for statement in statements if not statement.startswith("PRAGMA")]
+    assert queries == ["select version_num from alembic_version"]
+
+
 def _ours(obj, name, type_, reflected, compare_to) -> bool:
     """Leave SQLite's FTS5 tables to the FTS test below, and MySQL's FULLTEXT index to MySQL."""
     return not (type_ == "table" and name.startswith("images_fts"))
