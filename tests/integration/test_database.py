@@ -42,7 +42,7 @@ def drop_everything(engine) -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'nested' / 'a.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'nested' / 'a.db'}")  # a DATA_DIR not made yet
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
@@ -100,6 +100,17 @@ def test_migrating_is_idempotent_and_safe_in_parallel(empty_engine):
     assert errors == []
     with empty_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [HEAD_REVISION]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_gets_the_schema_with_no_folder_or_lock_file(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(url)
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD_REVISION
+    engine.dispose()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_database_at_the_head_revision_is_only_asked_its_revision(tmp_path):
