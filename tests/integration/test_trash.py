@@ -141,14 +141,14 @@ def test_purge_deletes_objects_then_rows_once_the_retention_is_over(services, wo
 
 
 def test_a_sweep_purges_at_most_its_batch_and_the_next_sweep_takes_the_rest(services, worker):
-    trashed = [seed(worker, f"batch-{n}.jpg", images.jpeg(color=(40 * n, 60, 60))) for n in range(2)]
+    trashed = [seed(worker, f"batch-{n}.jpg", images.jpeg(color=(40 * n, 60, 60))) for n in range(3)]
     services.repository.trash(trashed)
     later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
 
-    assert purge_expired(services, now=later, batch=1) == 1
-    assert purge_expired(services, now=later, batch=1) == 1
-    assert purge_expired(services, now=later, batch=1) == 0
-    assert [services.repository.find(image_id, include_trashed=True) for image_id in trashed] == [None, None]
+    assert purge_expired(services, now=later, batch=2) == 2
+    assert purge_expired(services, now=later, batch=2) == 1
+    assert purge_expired(services, now=later, batch=2) == 0
+    assert [services.repository.find(image_id, include_trashed=True) for image_id in trashed] == [None] * 3
 
 
 def test_a_storage_failure_leaves_that_image_to_the_next_sweep_and_the_sweep_goes_on(services, worker, monkeypatch):
@@ -174,6 +174,26 @@ def test_a_storage_failure_leaves_that_image_to_the_next_sweep_and_the_sweep_goe
     monkeypatch.undo()
     assert purge_expired(services, now=later) == 1
     assert services.repository.find(stuck, include_trashed=True) is None
+
+
+def test_an_image_restored_as_the_sweep_starts_is_skipped_and_the_sweep_goes_on(services, worker, monkeypatch):
+    restored = seed(worker, "rescued.jpg", images.jpeg(color="gold"))
+    expired = seed(worker, "expired.jpg", images.jpeg(color="plum"))
+    services.repository.trash([restored])  # the older of the two in the trash, so listed first
+    services.repository.trash([expired])
+    expired_trash = services.repository.expired_trash
+
+    def listed_then_one_restored(*args, **kwargs):
+        listed = expired_trash(*args, **kwargs)
+        services.repository.restore([restored])  # someone restores it between the list and the claim
+        return listed
+
+    monkeypatch.setattr(services.repository, "expired_trash", listed_then_one_restored)
+    later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
+
+    assert purge_expired(services, now=later) == 1
+    assert services.repository.find(restored) is not None
+    assert services.repository.find(expired, include_trashed=True) is None
 
 
 def test_a_restore_and_a_purge_never_both_win(services, worker):
