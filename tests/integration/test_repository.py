@@ -625,7 +625,7 @@ def test_a_short_search_page_continues_below_its_cursor_and_is_filled_past_other
 
 
 def test_search_with_a_status_filter_shows_each_image_under_its_overall_status(repo, captioned):
-    def bicycle(filename: str, thumbnail: JobState, caption: JobState) -> int:
+    def photo(filename: str, thumbnail: JobState, caption: JobState) -> int:
         record = repo.insert(new_image(filename))
         set_columns(repo, record.id, thumbnail_status=thumbnail, caption_status=caption)
         return record.id
@@ -634,12 +634,14 @@ def test_search_with_a_status_filter_shows_each_image_under_its_overall_status(r
     set_columns(repo, thumbnail_failed, thumbnail_status=JobState.FAILED)  # its caption is completed
     still_running = captioned["garden"]
     set_columns(repo, still_running, thumbnail_status=JobState.FAILED, caption_status=JobState.PROCESSING)
-    caption_failed = bicycle("bicycle-shed.jpg", JobState.COMPLETED, JobState.FAILED)
-    done = bicycle("bicycle-race.jpg", JobState.COMPLETED, JobState.COMPLETED)
+    caption_failed = photo("bicycle-shed.jpg", JobState.COMPLETED, JobState.FAILED)
+    done = photo("bicycle-race.jpg", JobState.COMPLETED, JobState.COMPLETED)
 
     assert search(repo, "bicycle", status=JobState.FAILED) == {thumbnail_failed, caption_failed}
     assert search(repo, "bicycle", status=JobState.PROCESSING) == {still_running}
     assert search(repo, "bicycle", status=JobState.COMPLETED) == {done}
+    photo("kayak.jpg", JobState.FAILED, JobState.COMPLETED)  # newer, failed, and not a match
+    assert ids(repo.page(query="bicycle", status=JobState.FAILED, limit=1)) == [caption_failed]
 
 
 def test_search_ignores_accents(repo, captioned):
