@@ -640,7 +640,7 @@ def test_search_with_a_status_filter_shows_each_image_under_its_overall_status(r
     assert search(repo, "bicycle", status=JobState.FAILED) == {thumbnail_failed, caption_failed}
     assert search(repo, "bicycle", status=JobState.PROCESSING) == {still_running}
     assert search(repo, "bicycle", status=JobState.COMPLETED) == {done}
-    photo("kayak.jpg", JobState.FAILED, JobState.COMPLETED)  # newer, failed, and not a match
+    photo("kayak.jpg", JobState.COMPLETED, JobState.FAILED)  # newer, its caption failed too, not a match
     assert ids(repo.page(query="bicycle", status=JobState.FAILED, limit=1)) == [caption_failed]
 
 
