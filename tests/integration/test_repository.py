@@ -7,16 +7,18 @@ import hashlib
 import itertools
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from annotation_core.errors import ImageNotFoundError
 from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job, JobState
 from annotation_core.repository import PURGING, ImageRepository, NewImage
 from annotation_core.schema import images
-from annotation_core.search import MAX_PREFIX_TERMS
+from annotation_core.search import MAX_PREFIX_TERMS, text_match
 
 LEASE = 90
 _serial = itertools.count(1)
@@ -672,6 +674,20 @@ def test_a_prefix_with_accents_finds_the_longer_words_it_starts(repo):
 def test_words_past_the_sixteenth_of_a_query_are_left_out(repo, captioned):
     sixteen = " ".join(["bicycle"] * 16)
     assert search(repo, f"{sixteen} submarine") == {captioned["bicycle"], captioned["garden"]}
+
+
+def test_mysql_is_asked_for_every_word_the_last_as_a_prefix_over_exactly_the_fulltext_index_s_columns():
+    """What the MySQL tests above exercise, checked without a server so every run sees it: MATCH must name
+    exactly the columns of the FULLTEXT index, and boolean mode needs `+` on every word to require it."""
+    on_mysql = SimpleNamespace(dialect=mysql.dialect())
+    fulltext = next(index for index in images.indexes if index.name == "ix_images_fulltext")
+    columns = ", ".join(column.name for column in fulltext.columns)
+
+    for query, words in [('bicycle, "harb', "+bicycle +harb*"), ("harb", "+harb*"), ("a b c", "+a +b +c*")]:
+        compiled = text_match(on_mysql, query).compile(dialect=mysql.dialect())
+        assert str(compiled) == f"MATCH ({columns}) AGAINST (%s IN BOOLEAN MODE)"
+        assert compiled.params == {"match": words}, query
+    assert text_match(on_mysql, "?!") is None
 
 
 NASTY_QUERIES = [
