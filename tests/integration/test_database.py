@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -77,6 +78,7 @@ def test_a_mysql_engine_is_pooled_as_asked_and_only_access_denied_reads_the_pass
     assert (lambda_engine.pool.size(), lambda_engine.pool._max_overflow) == (1, 0)
     web_engine = make_engine(unreachable)
     assert (web_engine.pool.size(), web_engine.pool._max_overflow) == (4, 4)
+    assert (web_engine.pool._pre_ping, web_engine.pool._recycle) == (True, 1800), "RDS drops idle connections"
     assert asked == [], "an engine connects lazily"
     with pytest.raises(sa.exc.InterfaceError, match="2003"):  # refused connection: the password is not the cause
         lambda_engine.connect()
@@ -111,6 +113,43 @@ def test_an_in_memory_sqlite_database_gets_the_schema_with_no_folder_or_lock_fil
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD_REVISION
     engine.dispose()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_access_denied_reads_the_password_once_more_and_other_refusals_are_raised_as_they_are():
+    """The password hook's rule without a server (the MySQL test below shows it against a real one): after
+    access denied (1045) the secret is read again with refresh=True and the connection retried once."""
+    import mysql.connector
+
+    from annotation_core.database import _connect_with
+
+    current = {"password": "rotated"}
+    tried, asked = [], []
+
+    def server_connect(*args, **params):
+        tried.append((args, params))
+        if params["password"] != current["password"]:
+            raise mysql.connector.errors.ProgrammingError(errno=1045, msg="Access denied for user 'app'")
+        return f"connection as {params['user']}"
+
+    def password(refresh: bool = False) -> str:
+        asked.append(refresh)
+        return current["password"] if refresh else "cached"
+
+    dialect = SimpleNamespace(loaded_dbapi=SimpleNamespace(Error=mysql.connector.Error, connect=server_connect))
+    connect = _connect_with(password)
+
+    assert connect(dialect, None, [], {"user": "app", "host": "db"}) == "connection as app"
+    assert asked == [False, True]
+    assert tried == [((), {"user": "app", "host": "db", "password": p}) for p in ("cached", "rotated")]
+
+    def unreachable(*args, **params):
+        raise mysql.connector.errors.InterfaceError(errno=2003, msg="Can't connect to MySQL server")
+
+    dialect.loaded_dbapi.connect = unreachable
+    asked.clear()
+    with pytest.raises(mysql.connector.errors.InterfaceError, match="2003"):
+        connect(dialect, None, [], {"user": "app"})
+    assert asked == [False], "only access denied is worth reading the secret again"
 
 
 def test_a_database_at_the_head_revision_is_only_asked_its_revision(tmp_path):
