@@ -42,7 +42,16 @@ EXTRA_TESTS = {
     ],
     "annotation_core/passwords.py": ["tests/integration/test_sign_in.py", "tests/integration/test_user_admin.py"],
     "annotation_core/rate_limits.py": ["tests/integration/test_sign_in.py"],
-    "annotation_core/search.py": ["tests/integration/test_web_api.py", "tests/integration/test_caption_edits.py"],
+    "annotation_core/search.py": [
+        "tests/integration/test_repository.py",
+        "tests/integration/test_web_api.py",
+        "tests/integration/test_caption_edits.py",
+    ],
+    # The table definitions are checked against the migrations (test_database) and database/schema.sql.
+    "annotation_core/schema.py": [
+        "tests/integration/test_database.py",
+        "tests/unit/test_project_files.py::test_committed_schema_sql_is_generated_from_the_table",
+    ],
     "annotation_core/sweeper.py": [
         "tests/integration/test_lambda_handlers.py",
         "tests/integration/test_local_worker.py",

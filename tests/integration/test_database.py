@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -14,9 +15,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from annotation_core.database import HEAD_REVISION, MIGRATIONS, ensure_schema, make_engine
+from annotation_core.database import HEAD_REVISION, MIGRATIONS, database_url, ensure_schema, make_engine
 from annotation_core.schema import SQLITE_FTS_DDL, images, metadata
 from annotation_core.search import text_match
+from annotation_core.settings import Settings
 from conftest import MYSQL_URL
 
 
@@ -41,11 +43,46 @@ def drop_everything(engine) -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'nested' / 'a.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'nested' / 'a.db'}")  # a DATA_DIR not made yet
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1, "NORMAL: safe in WAL mode, fewer fsyncs"
     engine.dispose()
+
+
+def test_db_host_chooses_mysql_with_the_settings_credentials_else_a_sqlite_file_in_the_data_dir(tmp_path):
+    mysql = Settings(
+        data_dir=str(tmp_path), db_host="db.internal", db_port=3307, db_user="app", db_password="pw", db_name="photos"
+    )
+    assert (
+        database_url(mysql).render_as_string(hide_password=False)
+        == "mysql+mysqlconnector://app:pw@db.internal:3307/photos"
+    )
+    no_password = database_url(Settings(data_dir=str(tmp_path), db_host="db.internal"))  # the secret supplies it
+    assert (no_password.password, no_password.port, no_password.database) == (None, 3306, "image_annotation_db")
+    assert database_url(Settings(data_dir=str(tmp_path))) == sa.URL.create(
+        "sqlite", database=str(tmp_path / "annotations.db")
+    )
+
+
+def test_a_mysql_engine_is_pooled_as_asked_and_only_access_denied_reads_the_password_again():
+    asked = []
+
+    def password(refresh: bool = False) -> str:
+        asked.append(refresh)
+        return "secret"
+
+    unreachable = "mysql+mysqlconnector://app@127.0.0.1:1/photos"  # nothing listens on port 1
+    lambda_engine = make_engine(unreachable, password, pool_size=1, max_overflow=0)
+    assert (lambda_engine.pool.size(), lambda_engine.pool._max_overflow) == (1, 0)
+    web_engine = make_engine(unreachable)
+    assert (web_engine.pool.size(), web_engine.pool._max_overflow) == (4, 4)
+    assert (web_engine.pool._pre_ping, web_engine.pool._recycle) == (True, 1800), "RDS drops idle connections"
+    assert asked == [], "an engine connects lazily"
+    with pytest.raises(sa.exc.InterfaceError, match="2003"):  # refused connection: the password is not the cause
+        lambda_engine.connect()
+    assert asked == [False]
 
 
 def test_migrating_is_idempotent_and_safe_in_parallel(empty_engine):
@@ -65,6 +102,71 @@ def test_migrating_is_idempotent_and_safe_in_parallel(empty_engine):
     assert errors == []
     with empty_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [HEAD_REVISION]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_gets_the_schema_with_no_folder_or_lock_file(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(url)
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD_REVISION
+    engine.dispose()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_access_denied_reads_the_password_once_more_and_other_refusals_are_raised_as_they_are():
+    """The password hook's rule without a server (the MySQL test below shows it against a real one): after
+    access denied (1045) the secret is read again with refresh=True and the connection retried once."""
+    import mysql.connector
+
+    from annotation_core.database import _connect_with
+
+    current = {"password": "rotated"}
+    tried, asked = [], []
+
+    def server_connect(*args, **params):
+        tried.append((args, params))
+        if params["password"] != current["password"]:
+            raise mysql.connector.errors.ProgrammingError(errno=1045, msg="Access denied for user 'app'")
+        return f"connection as {params['user']}"
+
+    def password(refresh: bool = False) -> str:
+        asked.append(refresh)
+        return current["password"] if refresh else "cached"
+
+    dialect = SimpleNamespace(loaded_dbapi=SimpleNamespace(Error=mysql.connector.Error, connect=server_connect))
+    connect = _connect_with(password)
+
+    assert connect(dialect, None, [], {"user": "app", "host": "db"}) == "connection as app"
+    assert asked == [False, True]
+    assert tried == [((), {"user": "app", "host": "db", "password": p}) for p in ("cached", "rotated")]
+
+    def unreachable(*args, **params):
+        raise mysql.connector.errors.InterfaceError(errno=2003, msg="Can't connect to MySQL server")
+
+    dialect.loaded_dbapi.connect = unreachable
+    asked.clear()
+    with pytest.raises(mysql.connector.errors.InterfaceError, match="2003"):
+        connect(dialect, None, [], {"user": "app"})
+    assert asked == [False], "only access denied is worth reading the secret again"
+
+
+def test_a_database_at_the_head_revision_is_only_asked_its_revision(tmp_path):
+    """Every web worker and cold Lambda calls ensure_schema: at the head it must cost one look, not a migration."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    ensure_schema(engine)
+    statements = []
+
+    def keep(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    ensure_schema(engine)
+    sa.event.remove(engine, "before_cursor_execute", keep)
+    engine.dispose()
+    queries = [statement.lower() for statement in statements if not statement.startswith("PRAGMA")]
+    assert queries == ["select version_num from alembic_version"]
 
 
 def _ours(obj, name, type_, reflected, compare_to) -> bool:

@@ -8,16 +8,19 @@ import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from annotation_core.accounts import UserRepository
 from annotation_core.errors import ImageNotFoundError, ProviderNotConfiguredError
 from annotation_core.job_store import Claim, utcnow
 from annotation_core.records import ImageRecord, Job, JobState, Role
-from annotation_core.repository import ImageRepository, NewImage
+from annotation_core.repository import PURGING, ImageRepository, NewImage
 from annotation_core.schema import images
+from annotation_core.search import MAX_PREFIX_TERMS, text_match
 
 LEASE = 90
 _serial = itertools.count(1)
@@ -117,6 +120,54 @@ def test_delete_returns_the_record_then_it_is_gone(repo):
 def test_non_ascii_file_names_round_trip(repo):
     record = repo.insert(new_image("été ☀ 写真 🚲.jpg"))
     assert repo.get(record.id).filename == "été ☀ 写真 🚲.jpg"
+
+
+# --- what the renditions backfill and the upload quota read ---
+
+
+def test_lacking_renditions_are_live_images_without_a_preview_whose_thumbnail_did_not_fail(repo):
+    old = repo.insert(new_image())  # made before renditions existed: a thumbnail, no preview
+    repo.finish(repo.claim(old.id, Job.THUMBNAIL, LEASE), {"thumbnail_key": "thumbnails/old.jpg"})
+    rendered = repo.insert(new_image())
+    repo.finish(
+        repo.claim(rendered.id, Job.THUMBNAIL, LEASE),
+        {"thumbnail_key": "thumbnails/r.jpg", "preview_key": "previews/r.jpg"},
+    )
+    broken = repo.insert(new_image())
+    repo.fail(repo.claim(broken.id, Job.THUMBNAIL, LEASE), "cannot decode")
+    trashed = repo.insert(new_image())
+    repo.trash([trashed.id])
+    pending = repo.insert(new_image())  # its thumbnail job has not run yet
+    newest = repo.insert(new_image())
+
+    assert repo.lacking_renditions() == [old.id, pending.id, newest.id], "oldest first"
+    assert repo.count_lacking_renditions() == 3
+    assert repo.lacking_renditions(after_id=old.id, limit=1) == [pending.id], "resumed after the last one done"
+    assert repo.lacking_renditions(after_id=newest.id) == []
+
+
+def test_uploads_since_counts_one_users_uploads_after_the_moment_and_the_first_of_them(repo):
+    from annotation_core.accounts import UserRepository
+    from annotation_core.records import Role
+
+    users = UserRepository(repo.engine)
+    alice = users.create("alice", "not-a-real-hash", Role.MEMBER).id
+    bob = users.create("bob", "not-a-real-hash", Role.MEMBER).id
+    since = utcnow() - timedelta(hours=1)
+
+    def upload(user_id: int | None, at) -> None:
+        set_columns(repo, repo.insert(new_image(uploaded_by=user_id)).id, uploaded_at=at)
+
+    upload(alice, since - timedelta(minutes=5))
+    upload(alice, since)  # exactly an hour ago: no longer in the window
+    upload(alice, since + timedelta(minutes=20))
+    upload(alice, since + timedelta(minutes=10))
+    upload(bob, since + timedelta(minutes=1))
+    upload(None, since + timedelta(minutes=2))
+
+    assert repo.uploads_since(alice, since) == (2, since + timedelta(minutes=10))
+    assert repo.uploads_since(bob, since) == (1, since + timedelta(minutes=1))
+    assert repo.uploads_since(alice, since + timedelta(minutes=30)) == (0, None)
 
 
 # --- claiming and settling jobs ---
@@ -526,6 +577,80 @@ def test_the_jobs_of_an_image_in_the_trash_are_left_alone_until_it_is_restored(r
     assert repo.claim(trashed, Job.CAPTION, LEASE) is not None, "restored, its waiting job goes on"
 
 
+# --- the trash ---
+
+
+def test_find_by_original_key_finds_that_image_and_none_in_the_trash(repo):
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+    assert repo.find_by_original_key(second.original_key) == second
+    assert repo.find_by_original_key(first.original_key) == first
+    repo.trash([first.id])
+    assert repo.find_by_original_key(first.original_key) is None, "an event for a trashed image finds nothing"
+
+
+def test_begin_purge_claims_only_its_image_and_only_once_its_time_in_the_trash_is_up(repo):
+    live = repo.insert(new_image())
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+    repo.trash([first.id, second.id])
+    trashed_at = repo.find(first.id, include_trashed=True).deleted_at
+
+    assert repo.begin_purge(live.id, trashed_at) is None, "an image not in the trash is never purged"
+    assert repo.begin_purge(first.id, trashed_at - timedelta(seconds=1)) is None, "in the trash too short a time"
+    # Trashed exactly at the cutoff counts as expired, for the list of expired images and for the claim alike.
+    assert sorted(repo.expired_trash(trashed_at, lease_seconds=LEASE, limit=10)) == [first.id, second.id]
+    purging = repo.begin_purge(first.id, trashed_at)
+
+    assert (purging.id, purging.deleted_at) == (first.id, PURGING)
+    assert repo.find(live.id) == live
+    assert repo.find(second.id, include_trashed=True).deleted_at == trashed_at, "the other image is not claimed"
+    assert repo.restore([first.id, second.id]) == [second.id]
+
+
+def test_expired_trash_leaves_out_only_images_whose_job_a_worker_holds_within_its_lease(repo):
+    quiet, running, crashed = (repo.insert(new_image()) for _ in range(3))
+    repo.claim(running.id, Job.CAPTION, LEASE)
+    backdate(repo, repo.claim(crashed.id, Job.THUMBNAIL, LEASE), LEASE + 1)  # its worker died long ago
+    repo.trash([quiet.id, running.id, crashed.id])
+
+    expired = repo.expired_trash(utcnow(), lease_seconds=LEASE, limit=10)
+
+    assert sorted(expired) == [quiet.id, crashed.id]
+
+
+def test_trash_and_restore_mark_the_image_changed_and_restore_answers_newest_first(repo):
+    first, second = repo.insert(new_image()), repo.insert(new_image())
+
+    assert repo.trash([first.id, second.id]) == [second.id, first.id]
+    trashed = repo.find(first.id, include_trashed=True)
+    assert trashed.updated_at == trashed.deleted_at > first.updated_at
+
+    assert repo.restore([first.id, second.id]) == [second.id, first.id]
+    assert repo.find(first.id).updated_at > trashed.updated_at
+
+
+def test_find_many_returns_the_live_images_asked_for_newest_first(repo):
+    first, second, third, fourth = (repo.insert(new_image()) for _ in range(4))
+    repo.trash([fourth.id])
+
+    assert ids(repo.find_many([first.id, third.id, 999_999, fourth.id])) == [third.id, first.id]
+    assert ids(repo.find_many([second.id])) == [second.id]
+    assert repo.find_many([]) == []
+
+
+def test_delete_returns_none_when_another_delete_removed_the_row_meanwhile(repo, monkeypatch):
+    record = repo.insert(new_image())
+    find = repo.find
+
+    def found_then_deleted_elsewhere(image_id, **options):
+        found = find(image_id, **options)
+        with repo.engine.begin() as conn:  # a second request deleting the same image
+            conn.execute(images.delete().where(images.c.id == image_id))
+        return found
+
+    monkeypatch.setattr(repo, "find", found_then_deleted_elsewhere)
+    assert repo.delete(record.id) is None, "only the delete that removed the row reports it (the other answers 404)"
+
+
 # --- paging, filtering and search ---
 
 
@@ -595,6 +720,22 @@ def test_failed_filter_takes_the_newest_failed_past_newer_unfinished_ones(repo):
     assert ids(first) + ids(second) == failed[::-1]
 
 
+def test_failed_filter_pages_leave_out_the_trash_and_skip_nothing(repo):
+    failed = []
+    for _ in range(6):
+        record = repo.insert(new_image())
+        set_columns(repo, record.id, thumbnail_status=JobState.FAILED, caption_status=JobState.COMPLETED)
+        failed.append(record.id)
+    repo.trash([failed.pop()])  # the newest failed image is in the trash
+
+    pages, before = [], None
+    while page := repo.page(status=JobState.FAILED, limit=2, before_id=before):
+        pages.append(ids(page))
+        before = page[-1].id
+
+    assert pages == [[failed[4], failed[3]], [failed[2], failed[1]], [failed[0]]]
+
+
 @pytest.fixture
 def captioned(repo):
     """Four images with captions and names chosen for both engines (words of 3+ letters, no stopwords)."""
@@ -656,6 +797,32 @@ def test_search_results_are_newest_first_and_combine_with_paging_and_status(repo
     assert search(repo, "bicycle", status=JobState.PROCESSING) == {captioned["garden"]}
 
 
+def test_a_short_search_page_continues_below_its_cursor_and_is_filled_past_other_statuses(repo, captioned):
+    assert ids(repo.page(query="bicycle", limit=1, before_id=captioned["garden"])) == [captioned["bicycle"]]
+    set_columns(repo, captioned["bicycle"], thumbnail_status=JobState.COMPLETED)  # the newest match stays unfinished
+    assert ids(repo.page(query="bicycle", limit=1, status=JobState.COMPLETED)) == [captioned["bicycle"]]
+
+
+def test_search_with_a_status_filter_shows_each_image_under_its_overall_status(repo, captioned):
+    def photo(filename: str, thumbnail: JobState, caption: JobState) -> int:
+        record = repo.insert(new_image(filename))
+        set_columns(repo, record.id, thumbnail_status=thumbnail, caption_status=caption)
+        return record.id
+
+    thumbnail_failed = captioned["bicycle"]
+    set_columns(repo, thumbnail_failed, thumbnail_status=JobState.FAILED)  # its caption is completed
+    still_running = captioned["garden"]
+    set_columns(repo, still_running, thumbnail_status=JobState.FAILED, caption_status=JobState.PROCESSING)
+    caption_failed = photo("bicycle-shed.jpg", JobState.COMPLETED, JobState.FAILED)
+    done = photo("bicycle-race.jpg", JobState.COMPLETED, JobState.COMPLETED)
+
+    assert search(repo, "bicycle", status=JobState.FAILED) == {thumbnail_failed, caption_failed}
+    assert search(repo, "bicycle", status=JobState.PROCESSING) == {still_running}
+    assert search(repo, "bicycle", status=JobState.COMPLETED) == {done}
+    photo("kayak.jpg", JobState.COMPLETED, JobState.FAILED)  # newer, its caption failed too, not a match
+    assert ids(repo.page(query="bicycle", status=JobState.FAILED, limit=1)) == [caption_failed]
+
+
 def test_search_ignores_accents(repo, captioned):
     assert search(repo, "cafe") == {captioned["tractor"]}
     assert search(repo, "café") == {captioned["tractor"]}
@@ -667,6 +834,37 @@ def test_search_operators_and_punctuation_are_plain_text(repo, captioned):
     assert search(repo, '"bicycle" +garden*') == {captioned["garden"]}
     assert search(repo, "(harbour) bicycle!!") == {captioned["bicycle"]}
     assert search(repo, "bicycle, harbour.") == {captioned["bicycle"]}
+
+
+def test_a_prefix_finds_every_term_it_starts_however_many_and_terms_continuing_with_digits(repo):
+    zebras = {n: repo.insert(new_image(f"zebra{n}.jpg")).id for n in range(1, MAX_PREFIX_TERMS + 2)}
+    assert search(repo, "zebr") == set(zebras.values()), "more longer terms than are spelled out"
+    assert search(repo, "zebra1") == {zebras[n] for n in zebras if str(n).startswith("1")}
+
+
+def test_a_prefix_with_accents_finds_the_longer_words_it_starts(repo):
+    summers = repo.insert(new_image("étésiens.jpg")).id
+    repo.insert(new_image("étang.jpg"))
+    assert search(repo, "été") == {summers}
+
+
+def test_words_past_the_sixteenth_of_a_query_are_left_out(repo, captioned):
+    sixteen = " ".join(["bicycle"] * 16)
+    assert search(repo, f"{sixteen} submarine") == {captioned["bicycle"], captioned["garden"]}
+
+
+def test_mysql_is_asked_for_every_word_the_last_as_a_prefix_over_exactly_the_fulltext_index_s_columns():
+    """What the MySQL tests above exercise, checked without a server so every run sees it: MATCH must name
+    exactly the columns of the FULLTEXT index, and boolean mode needs `+` on every word to require it."""
+    on_mysql = SimpleNamespace(dialect=mysql.dialect())
+    fulltext = next(index for index in images.indexes if index.name == "ix_images_fulltext")
+    columns = ", ".join(column.name for column in fulltext.columns)
+
+    for query, words in [('bicycle, "harb', "+bicycle +harb*"), ("harb", "+harb*"), ("a b c", "+a +b +c*")]:
+        compiled = text_match(on_mysql, query).compile(dialect=mysql.dialect())
+        assert str(compiled) == f"MATCH ({columns}) AGAINST (%s IN BOOLEAN MODE)"
+        assert compiled.params == {"match": words}, query
+    assert text_match(on_mysql, "?!") is None
 
 
 NASTY_QUERIES = [

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
+from annotation_core.records import JobState
 from annotation_core.repository import ImageRepository, NewImage, TakenPosition
 from annotation_core.schema import images
 from web_app.listing import encode_cursor
@@ -80,6 +81,41 @@ def test_a_cursor_only_continues_the_sort_it_was_made_for(client):
 
 def test_sort_by_taken_combines_with_search(client):
     assert walk(client, 2, "&q=2023") == [["2023-b.jpg", "2023-a.jpg"]]
+
+
+def names(records) -> list[str]:
+    return [record.filename for record in records]
+
+
+def test_a_page_by_date_taken_holds_at_most_its_limit_before_and_after_the_undated(gallery):
+    assert names(gallery.page_by_taken(limit=3)) == EXPECTED[:3], "dated images only"
+    assert names(gallery.page_by_taken(limit=6)) == EXPECTED[:6], "the five dated and one undated"
+    assert names(gallery.page_by_taken(limit=48)) == EXPECTED
+
+
+def test_sort_by_taken_combines_with_the_status_filter(engine, gallery):
+    with engine.begin() as conn:
+        conn.execute(
+            images.update()
+            .where(images.c.filename.in_(["2023-a.jpg", "undated-new.png"]))
+            .values(thumbnail_status="completed", caption_status="completed")
+        )
+    completed = ["2023-a.jpg", "undated-new.png"]
+    assert names(gallery.page_by_taken(status=JobState.COMPLETED)) == completed
+    assert names(gallery.page_by_taken(status=JobState.PROCESSING)) == [n for n in EXPECTED if n not in completed]
+
+
+def test_a_page_the_dated_images_fill_is_read_with_one_query(engine, gallery):
+    statements = []
+
+    def keep(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    page = gallery.page_by_taken(limit=5)
+    sa.event.remove(engine, "before_cursor_execute", keep)
+    assert names(page) == EXPECTED[:5]
+    assert len(statements) == 1, statements
 
 
 def many_rows(engine, count: int) -> None:

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import pytest
 
+from annotation_core.errors import StorageError
 from annotation_core.job_store import utcnow
 from annotation_core.records import Job
 from annotation_core.repository import PURGING
-from annotation_core.trash import purge_expired
+from annotation_core.schema import images as table
+from annotation_core.trash import purge_expired, restore_from_trash
 from tests import images
 from tests.web_client import JSON, csrf_token, seed, upload
 
@@ -138,6 +140,62 @@ def test_purge_deletes_objects_then_rows_once_the_retention_is_over(services, wo
         assert not store.exists(key)
 
 
+def test_a_sweep_purges_at_most_its_batch_and_the_next_sweep_takes_the_rest(services, worker):
+    trashed = [seed(worker, f"batch-{n}.jpg", images.jpeg(color=(40 * n, 60, 60))) for n in range(3)]
+    services.repository.trash(trashed)
+    later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
+
+    assert purge_expired(services, now=later, batch=2) == 2
+    assert purge_expired(services, now=later, batch=2) == 1
+    assert purge_expired(services, now=later, batch=2) == 0
+    assert [services.repository.find(image_id, include_trashed=True) for image_id in trashed] == [None] * 3
+
+
+def test_a_storage_failure_leaves_that_image_to_the_next_sweep_and_the_sweep_goes_on(services, worker, monkeypatch):
+    stuck = seed(worker, "stuck.jpg", images.jpeg(color="coral"))
+    other = seed(worker, "other.jpg", images.jpeg(color="khaki"))
+    services.repository.trash([stuck])  # the older of the two in the trash, so purged first
+    services.repository.trash([other])
+    stuck_key = services.repository.find(stuck, include_trashed=True).original_key
+    delete = services.originals.delete
+
+    def unavailable_for_one(key: str) -> None:
+        if key == stuck_key:
+            raise StorageError(f"Could not delete {key}: the bucket is unavailable.")
+        delete(key)
+
+    monkeypatch.setattr(services.originals, "delete", unavailable_for_one)
+    later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
+
+    assert purge_expired(services, now=later) == 1
+    assert services.repository.find(other, include_trashed=True) is None
+    assert services.repository.find(stuck, include_trashed=True).deleted_at == PURGING, "kept, and never restored"
+
+    monkeypatch.undo()
+    assert purge_expired(services, now=later) == 1
+    assert services.repository.find(stuck, include_trashed=True) is None
+
+
+def test_an_image_restored_as_the_sweep_starts_is_skipped_and_the_sweep_goes_on(services, worker, monkeypatch):
+    restored = seed(worker, "rescued.jpg", images.jpeg(color="gold"))
+    expired = seed(worker, "expired.jpg", images.jpeg(color="plum"))
+    services.repository.trash([restored])  # the older of the two in the trash, so listed first
+    services.repository.trash([expired])
+    expired_trash = services.repository.expired_trash
+
+    def listed_then_one_restored(*args, **kwargs):
+        listed = expired_trash(*args, **kwargs)
+        services.repository.restore([restored])  # someone restores it between the list and the claim
+        return listed
+
+    monkeypatch.setattr(services.repository, "expired_trash", listed_then_one_restored)
+    later = utcnow() + timedelta(days=services.settings.trash_retention_days, minutes=1)
+
+    assert purge_expired(services, now=later) == 1
+    assert services.repository.find(restored) is not None
+    assert services.repository.find(expired, include_trashed=True) is None
+
+
 def test_a_restore_and_a_purge_never_both_win(services, worker):
     image_id = seed(worker, "raced.jpg", images.jpeg(color="olive"))
     services.repository.trash([image_id])
@@ -218,3 +276,22 @@ def test_a_photo_in_the_trash_cannot_be_edited_and_its_waiting_job_goes_on_when_
     assert post(client, "/api/images/restore", {"ids": [image_id]}).get_json() == {"images": [image_id]}
     assert worker.drain(timeout=30)
     assert services.repository.get(image_id).caption_status == "completed", "announced at once, not a sweep later"
+
+
+def test_a_restore_announces_only_the_jobs_left_pending_not_finished_ones_or_retries_waiting_for_their_time(
+    services, worker, monkeypatch
+):
+    finished = seed(worker, "finished.jpg", images.jpeg(color="gray"))
+    paused = seed(worker, "paused-too.jpg", images.jpeg(color="white"))
+    waiting = seed(worker, "waiting.jpg", images.jpeg(color="black"))
+    later = utcnow() + timedelta(hours=1)
+    with services.engine.begin() as conn:  # left pending, or waiting to retry, when they went to the trash
+        conn.execute(table.update().where(table.c.id == paused).values(caption_status="pending"))
+        pending_later = {"caption_status": "pending", "caption_next_attempt_at": later}
+        conn.execute(table.update().where(table.c.id == waiting).values(pending_later))
+    services.repository.trash([finished, paused, waiting])
+    announced = []
+    monkeypatch.setattr(services.announcer, "due", announced.extend)
+
+    assert restore_from_trash(services, [finished, paused, waiting]) == [waiting, paused, finished]
+    assert announced == [(paused, Job.CAPTION)]

@@ -7,7 +7,17 @@ from datetime import datetime
 
 import pytest
 
-from annotation_core.records import UNFINISHED_STATES, ImageRecord, Job, JobState, overall_status
+from annotation_core.errors import ProviderNotConfiguredError
+from annotation_core.records import (
+    UNFINISHED_STATES,
+    ImageRecord,
+    Job,
+    JobProgress,
+    JobState,
+    decode_tags,
+    encode_tags,
+    overall_status,
+)
 
 P, R, C, F = JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED, JobState.FAILED
 
@@ -87,6 +97,7 @@ def test_record_status_and_job_accessors():
         (P, 5, datetime(2026, 1, 1), "waiting to retry (attempt 5 of 5)"),  # a rate-limited fifth comes again
         (P, 0, datetime(2026, 1, 1), "waiting to retry (attempt 1 of 5)"),  # rate-limited before any counted
         (R, 1, None, "processing"),
+        (R, 2, None, "processing (attempt 2 of 5)"),  # the first retry shows it is one
         (R, 3, None, "processing (attempt 3 of 5)"),
         (C, 2, None, "completed"),
         (F, 5, None, "failed"),
@@ -99,6 +110,43 @@ def test_job_progress_in_words(state, attempts, next_attempt, expected):
     progress = image.progress(Job.CAPTION)
     assert progress.describe(max_attempts=5) == expected
     assert progress.waiting_to_retry is (next_attempt is not None)
+
+
+def test_a_caption_waiting_for_a_provider_says_so_and_other_waits_say_retry():
+    import dataclasses
+
+    later = datetime(2026, 1, 1, 0, 5)
+    no_provider = ProviderNotConfiguredError("set GEMINI_API_KEY or OPENAI_API_KEY.").message
+    waiting = dataclasses.replace(record(C, P), caption_error=no_provider, caption_next_attempt_at=later)
+    assert waiting.progress(Job.CAPTION).waiting_for_setup is True
+    assert waiting.progress(Job.CAPTION).describe(max_attempts=5) == "waiting for a caption provider"
+    unavailable = dataclasses.replace(waiting, caption_error="Gemini is unavailable.", caption_attempts=1)
+    assert unavailable.progress(Job.CAPTION).waiting_for_setup is False
+    assert unavailable.progress(Job.CAPTION).describe(max_attempts=5) == "waiting to retry (attempt 2 of 5)"
+
+
+def test_progress_gathers_one_job_s_columns():
+    import dataclasses
+
+    started, finished, retry = datetime(2026, 1, 1, 0, 1), datetime(2026, 1, 1, 0, 2), datetime(2026, 1, 1, 0, 3)
+    image = dataclasses.replace(
+        record(F, P),
+        thumbnail_started_at=started,
+        thumbnail_finished_at=finished,
+        caption_error="Gemini is unavailable.",
+        caption_attempts=2,
+        caption_next_attempt_at=retry,
+    )
+    assert image.progress(Job.THUMBNAIL) == JobProgress(Job.THUMBNAIL, F, "thumb broke", 1, started, finished, None)
+    assert image.progress("caption") == JobProgress(Job.CAPTION, P, "Gemini is unavailable.", 2, None, None, retry)
+
+
+def test_tags_are_stored_as_a_json_list_of_readable_text():
+    # Stored as written, accents and all: the search index reads this column's text.
+    assert encode_tags(("café", "北京", "dog")) == '["café", "北京", "dog"]'
+    assert encode_tags([]) == "[]"
+    assert decode_tags(encode_tags(["café", "dog"])) == ("café", "dog")
+    assert decode_tags(None) == decode_tags("") == ()
 
 
 def test_people_s_edits_win_field_by_field_over_the_model_s_suggestion():
@@ -119,4 +167,9 @@ def test_people_s_edits_win_field_by_field_over_the_model_s_suggestion():
     )
     assert edited.edited_fields() == ["caption", "tags"]
     assert edited.suggestion().caption == "A dog.", "the model's suggestion stays visible"
+    assert edited.suggestion().tags == ("dog", "grass")
     assert record(C, P).suggestion() is None and record(C, P).annotation().tags == ()
+    retagged = dataclasses.replace(suggested, edited_alt_text="Rex on the lawn", edited_tags='["rex", "lawn"]')
+    assert (retagged.annotation().alt_text, retagged.annotation().tags) == ("Rex on the lawn", ("rex", "lawn"))
+    untagged = dataclasses.replace(suggested, tags=None)
+    assert untagged.suggestion().tags == () and untagged.annotation().tags == ()
