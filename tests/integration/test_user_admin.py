@@ -19,6 +19,7 @@ def test_an_admin_adds_a_user_with_a_made_up_password_shown_once(app, client, se
 
     assert page.status_code == 201 and page.headers["Cache-Control"] == "no-store"
     [password] = HANDED_OVER.findall(page.get_data(as_text=True))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{20}", password), "20 characters to copy, 120 random bits"
     assert not HANDED_OVER.search(client.get("/admin/users").get_data(as_text=True)), "shown once"
     erin = services.users.get_by_name("erin")
     assert (erin.role, erin.must_change_password) == ("viewer", True)
@@ -43,6 +44,26 @@ def test_bad_new_users_are_refused_with_a_message(app, client):
     ]:
         page = client.post("/admin/users", data=form(client, **fields), follow_redirects=True)
         assert message in page.get_data(as_text=True), fields
+
+
+def test_a_password_may_have_10_to_256_characters(app, client, services):
+    for name, length in [("ten", 10), ("long", 256)]:
+        password = "p" * length
+        client.post("/admin/users", data=form(client, username=name, role="viewer", password=password))
+        sign_in(app.test_client(), name, password)
+    for name, length in [("nine", 9), ("too-long", 257)]:
+        fields = form(client, username=name, role="viewer", password="p" * length)
+        page = client.post("/admin/users", data=fields, follow_redirects=True)
+        assert "A password must have 10 to 256 characters." in page.get_data(as_text=True)
+        assert services.users.find_by_name(name) is None
+
+
+def test_passwords_are_stored_as_argon2id_hashes_of_the_configured_cost(app, services, settings):
+    user_id = add_user(app, "nora", "member")
+    stored = services.users.password_hash(user_id)
+    expected = f"$argon2id$v=19$m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},p="
+    assert stored.startswith(expected), stored
+    assert "nora-password" not in stored
 
 
 def test_role_changes_take_effect_on_the_next_request(app, client, services):
