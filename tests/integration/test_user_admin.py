@@ -3,6 +3,7 @@ reset a password; the last admin stays."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from tests.web_client import PageMarkup, add_user, csrf_token, sign_in
@@ -144,3 +145,42 @@ def test_the_users_command_manages_accounts_for_scripts(app, services):
     assert unknown.exit_code == 1 and "No user is called 'nobody'." in unknown.output
     last = runner.invoke(args=["users", "set-role", "admin", "viewer"])
     assert last.exit_code == 1 and "admin is the last admin and cannot be demoted." in last.output
+
+
+def test_sessions_ended_by_disabling_stay_ended_after_enabling(app, client):
+    user_id = add_user(app, "ivy", "member")
+    ivy = sign_in(app.test_client(), "ivy", "ivy-password")
+
+    client.post(f"/admin/users/{user_id}/disable", data=form(client))
+    client.post(f"/admin/users/{user_id}/enable", data=form(client))
+
+    assert ivy.get("/gallery").status_code == 302, "signed out: the enabled account signs in afresh"
+    assert sign_in(app.test_client(), "ivy", "ivy-password").get("/gallery").status_code == 200
+
+
+def test_a_disabled_admin_does_not_count_as_another_admin(app, services):
+    other = add_user(app, "kim", "admin")
+    services.users.set_disabled(other, True)
+    runner = app.test_cli_runner()
+
+    refused = runner.invoke(args=["users", "set-role", "admin", "viewer"])
+
+    assert refused.exit_code == 1 and "admin is the last admin and cannot be demoted." in refused.output
+    assert runner.invoke(args=["users", "disable", "admin"]).exit_code == 1
+    assert services.users.get_by_name("admin").role == "admin"
+
+
+def test_users_are_listed_by_name_and_unknown_ones_are_named_in_the_refusal(app, client, services):
+    for name in ("zoe", "amy", "max"):
+        add_user(app, name, "viewer")
+    runner = app.test_cli_runner()
+
+    listed = runner.invoke(args=["users", "list"]).output.splitlines()
+    page = client.post("/admin/users/999/role", data=form(client, role="viewer"), follow_redirects=True)
+    amy = services.users.get_by_name("amy").id
+    long_role = client.post(f"/admin/users/{amy}/role", data=form(client, role="superuser-of-everything-here"))
+
+    assert [line.split("\t")[0] for line in listed] == ["admin", "amy", "max", "zoe"]
+    assert "No user has id 999." in page.get_data(as_text=True)
+    shown = html.unescape(client.get(long_role.headers["Location"]).get_data(as_text=True))
+    assert "The role must be one of admin, member, viewer (got 'superuser-of-everyth')." in shown
