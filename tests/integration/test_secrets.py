@@ -6,6 +6,7 @@ read per new connection (RDS rotates it), which `bootstrap` hands to the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from annotation_core.bootstrap import bootstrap
 from annotation_core.errors import ConfigurationError
 from annotation_core.secrets import SecretValue, resolve_secrets
 from annotation_core.settings import Settings
+from benchmarks.app_server import free_port
 
 MISSING_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
 
@@ -95,6 +97,38 @@ def test_resolve_secrets_leaves_the_db_password_to_the_engine(secretsmanager):
     arn = rds_secret(secretsmanager, "rds!db-lazy", "pw")
     settings = Settings(db_host="db.internal", db_secret_arn=arn)
     assert resolve_secrets(settings, Untouchable()) is settings
+
+
+def test_bootstrap_reads_the_db_password_from_its_secret_when_it_connects(secretsmanager, tmp_path):
+    arn = rds_secret(secretsmanager, "rds!db-on-connect", "from-the-secret")
+    settings = Settings(data_dir=str(tmp_path), db_host="127.0.0.1", db_port=free_port(), db_secret_arn=arn)
+    client = CountingClient(secretsmanager)
+    services = bootstrap(settings, secrets_client=client)
+    assert client.reads == 0, "not before a connection is needed"
+
+    with pytest.raises(sa.exc.DBAPIError):  # nothing listens on the port: the secret was read, then refused
+        services.engine.connect()
+
+    assert client.reads == 1
+    explicit = bootstrap(dataclasses.replace(settings, db_password="explicit"), secrets_client=Untouchable())
+    with pytest.raises(sa.exc.DBAPIError):
+        explicit.engine.connect()
+
+
+def test_bootstrap_fills_the_settings_from_secrets_with_the_client_given(secretsmanager, tmp_path):
+    arn = make_secret(secretsmanager, "image-annotation/flask-secret-key", "k" * 64)
+    client = CountingClient(secretsmanager)
+    services = bootstrap(Settings(data_dir=str(tmp_path), flask_secret_key_secret_arn=arn), secrets_client=client)
+    assert services.settings.flask_secret_key == "k" * 64
+    assert client.reads == 1
+
+
+def test_a_missing_db_secret_is_named_when_connecting(secretsmanager, tmp_path):
+    settings = Settings(data_dir=str(tmp_path), db_host="127.0.0.1", db_port=free_port(), db_secret_arn=MISSING_ARN)
+    services = bootstrap(settings, secrets_client=secretsmanager)
+    with pytest.raises(ConfigurationError) as caught:
+        services.engine.connect()
+    assert caught.value.message.startswith(f"DB_SECRET_ARN: could not read secret {MISSING_ARN}: ")
 
 
 @pytest.mark.mysql
