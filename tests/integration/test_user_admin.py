@@ -184,3 +184,17 @@ def test_users_are_listed_by_name_and_unknown_ones_are_named_in_the_refusal(app,
     assert "No user has id 999." in page.get_data(as_text=True)
     shown = html.unescape(client.get(long_role.headers["Location"]).get_data(as_text=True))
     assert "The role must be one of admin, member, viewer (got 'superuser-of-everyth')." in shown
+
+
+def test_a_session_once_ended_never_comes_back_whatever_happens_to_the_account_later(app, client):
+    user_id = add_user(app, "olga", "member")
+    phone = sign_in(app.test_client(), "olga", "olga-password")  # say, stolen
+    client.post(f"/admin/users/{user_id}/disable", data=form(client))
+    client.post(f"/admin/users/{user_id}/enable", data=form(client))
+    laptop = sign_in(app.test_client(), "olga", "olga-password")
+
+    for old, new in [("olga-password", "olgas-second-pass"), ("olgas-second-pass", "olgas-third-pass")]:
+        fields = form(laptop, current_password=old, new_password=new, repeat_password=new)
+        assert laptop.post("/settings/password", data=fields).status_code == 302
+        assert phone.get("/gallery").status_code == 302, "each change moves the account on, never back"
+    assert laptop.get("/gallery").status_code == 200
