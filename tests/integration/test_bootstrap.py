@@ -3,11 +3,15 @@ and a web process get, and Pillow's own pixel guard never stricter than MAX_IMAG
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
 from annotation_core.bootstrap import bootstrap
+from annotation_core.records import Job
 from annotation_core.settings import Settings
 from benchmarks.app_server import free_port
 
@@ -46,3 +50,30 @@ def test_pillows_own_guard_is_never_stricter_than_max_image_pixels(tmp_path, mon
     bootstrap(Settings(data_dir=str(tmp_path), max_image_pixels=limit)).close()
     guard = Image.MAX_IMAGE_PIXELS
     assert guard == pillows, "raised to ours when ours is larger, never lowered"
+
+
+class RecordingEvents:
+    """An EventBridge client that keeps what it is asked to put (and accepts it all)."""
+
+    def __init__(self):
+        self.entries = []
+
+    def put_events(self, Entries):  # noqa: N803 (boto3's name)
+        self.entries += Entries
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(n)} for n in range(len(Entries))]}
+
+
+def test_on_aws_jobs_are_announced_on_the_configured_bus_with_the_client_given(tmp_path):
+    events = RecordingEvents()
+    settings = Settings(
+        data_dir=str(tmp_path), s3_image_bucket="originals", s3_thumbnail_bucket="thumbs", event_bus_name="jobs-bus"
+    )
+    services = bootstrap(settings, events_client=events)
+    without_bus = bootstrap(dataclasses.replace(settings, event_bus_name=None))
+
+    services.announcer.due([(7, Job.CAPTION)])
+
+    assert [(entry["EventBusName"], json.loads(entry["Detail"])) for entry in events.entries] == [
+        ("jobs-bus", {"image_id": 7, "job": "caption", "bucket": "originals"})
+    ]
+    assert without_bus.announcer is None, "S3 itself announces uploads; retries need the bus"
