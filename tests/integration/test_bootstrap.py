@@ -63,7 +63,14 @@ class RecordingEvents:
         return {"FailedEntryCount": 0, "Entries": [{"EventId": str(n)} for n in range(len(Entries))]}
 
 
-def test_on_aws_jobs_are_announced_on_the_configured_bus_with_the_client_given(tmp_path):
+@pytest.fixture
+def nowhere(aws_env, monkeypatch):
+    """A client made from the environment instead of the one given would fail at once (nothing listens)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+def test_on_aws_jobs_are_announced_on_the_configured_bus_with_the_client_given(tmp_path, nowhere):
     events = RecordingEvents()
     settings = Settings(
         data_dir=str(tmp_path), s3_image_bucket="originals", s3_thumbnail_bucket="thumbs", event_bus_name="jobs-bus"
@@ -77,3 +84,24 @@ def test_on_aws_jobs_are_announced_on_the_configured_bus_with_the_client_given(t
         ("jobs-bus", {"image_id": 7, "job": "caption", "bucket": "originals"})
     ]
     assert without_bus.announcer is None, "S3 itself announces uploads; retries need the bus"
+
+
+class RecordingS3:
+    """An S3 client that keeps the objects it is asked to put, by bucket and key."""
+
+    def __init__(self):
+        self.objects = {}
+
+    def put_object(self, Bucket, Key, Body, **fields):  # noqa: N803 (boto3's names)
+        self.objects[Bucket, Key] = Body
+
+
+def test_on_aws_originals_and_thumbnails_go_to_their_buckets_with_the_client_given(tmp_path, nowhere):
+    s3 = RecordingS3()
+    settings = Settings(data_dir=str(tmp_path), s3_image_bucket="originals", s3_thumbnail_bucket="thumbs")
+    services = bootstrap(settings, s3_client=s3)
+
+    services.originals.save("images/a.jpg", b"original", "image/jpeg")
+    services.thumbnails.save("thumbnails/a.jpg", b"thumbnail", "image/jpeg")
+
+    assert s3.objects == {("originals", "images/a.jpg"): b"original", ("thumbs", "thumbnails/a.jpg"): b"thumbnail"}
