@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -105,3 +106,18 @@ def test_on_aws_originals_and_thumbnails_go_to_their_buckets_with_the_client_giv
     services.thumbnails.save("thumbnails/a.jpg", b"thumbnail", "image/jpeg")
 
     assert s3.objects == {("originals", "images/a.jpg"): b"original", ("thumbs", "thumbnails/a.jpg"): b"thumbnail"}
+
+
+def test_locally_both_buckets_are_folders_in_data_dir_served_under_media(client, services, settings):
+    services.originals.save("images/a.jpg", b"original", "image/jpeg")
+    services.thumbnails.save("thumbnails/a.jpg", b"thumbnail", "image/jpeg")
+
+    assert (Path(settings.data_dir) / "images" / "images" / "a.jpg").read_bytes() == b"original"
+    assert (Path(settings.data_dir) / "thumbnails" / "thumbnails" / "a.jpg").read_bytes() == b"thumbnail"
+    for url, body in [
+        (services.originals.url("images/a.jpg"), b"original"),
+        (services.thumbnails.url("thumbnails/a.jpg"), b"thumbnail"),
+    ]:
+        assert url.startswith("/media/")
+        with client.get(url) as served:
+            assert (served.status_code, served.data) == (200, body)
