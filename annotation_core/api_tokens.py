@@ -46,7 +46,7 @@ class TokenRepository:
         self.engine = engine
 
     def create(self, user_id: int, name: str) -> NewToken:
-        name = name.strip() if isinstance(name, str) else ""
+        name = name.strip()  # both callers pass text: the form field, or a JSON "name" checked to be a string
         if not 1 <= len(name) <= 100:
             raise AccountError("A token needs a name of 1 to 100 characters (say where it will be used).")
         secret = PREFIX + secrets.token_urlsafe(32)

@@ -82,12 +82,15 @@ class RetryLaterError(AnnotationError):
 
 
 class ProviderNotConfiguredError(RetryLaterError):
-    """No caption provider is set up: the caption waits, uncounted, until one is (no red wall of failures)."""
+    """No caption provider is set up: the caption waits, uncounted, until one is (no red wall of failures).
+
+    The lifecycle catches it before any other RetryLaterError and parks the job (its retry time and
+    `throttled` flag are not used)."""
 
     PREFIX = "Captions are off: "
 
     def __init__(self, how_to: str):
-        super().__init__(self.PREFIX + how_to, throttled=True)
+        super().__init__(self.PREFIX + how_to)
 
 
 class AuthenticationError(AnnotationError):

@@ -34,6 +34,15 @@ EXTRA_TESTS = {
         "tests/integration/test_sign_in.py",
         "tests/integration/test_user_admin.py",
     ],
+    "annotation_core/bootstrap.py": [
+        "tests/integration/test_app_factory.py",
+        "tests/integration/test_auth_modes.py",
+        "tests/integration/test_aws_web_tier.py",
+        "tests/integration/test_lifecycle.py",
+        "tests/integration/test_local_worker.py",
+        "tests/integration/test_secrets.py",
+        "tests/integration/test_uploads.py",
+    ],
     "annotation_core/caption_backfill.py": ["tests/integration/test_caption_edits.py"],
     "annotation_core/colour.py": ["tests/unit/test_renditions.py", "tests/unit/test_thumbnailer.py"],
     "annotation_core/lambda_entry.py": [

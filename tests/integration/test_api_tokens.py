@@ -4,6 +4,8 @@ without CSRF; revoked ones are refused. And what a viewer can never be handed: a
 from __future__ import annotations
 
 import dataclasses
+import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -76,6 +78,51 @@ def test_a_token_needs_a_name(app, anonymous, body):
     add_user(app, "alice", "member")
     response = anonymous.post("/api/tokens", json=body, auth=("alice", "alice-password"))
     assert response.status_code == 400 and "name" in response.get_json()["error"]
+
+
+def test_a_token_name_may_have_1_to_100_characters_around_which_spaces_are_dropped(app, anonymous):
+    add_user(app, "alice", "member")
+    for name, kept in [("  x  ", "x"), ("n" * 100, "n" * 100)]:
+        created = anonymous.post("/api/tokens", json={"name": name}, auth=("alice", "alice-password"))
+        assert created.status_code == 201 and created.get_json()["name"] == kept
+    for name in ["   ", "n" * 101]:
+        refused = anonymous.post("/api/tokens", json={"name": name}, auth=("alice", "alice-password"))
+        assert refused.status_code == 400
+        assert refused.get_json()["error"] == "A token needs a name of 1 to 100 characters (say where it will be used)."
+
+
+def test_tokens_are_256_random_bits_listed_newest_first_with_the_time_they_were_made(app, anonymous):
+    add_user(app, "alice", "member")
+    made = [
+        anonymous.post("/api/tokens", json={"name": name}, auth=("alice", "alice-password")).get_json()
+        for name in ("first", "second")
+    ]
+    assert all(re.fullmatch(r"iat_[A-Za-z0-9_-]{43}", document["token"]) for document in made)
+
+    listed = anonymous.get("/api/tokens", headers=bearer(made[0]["token"])).get_json()["tokens"]
+
+    assert [(t["name"], t["created_at"]) for t in listed] == [(d["name"], d["created_at"]) for d in reversed(made)]
+    assert made[0]["created_at"] is not None
+
+
+def test_the_last_use_is_written_at_most_once_a_minute(app, anonymous, services):
+    user_id = add_user(app, "alice", "member")
+    created = services.tokens.create(user_id, "poller")
+
+    def last_used_at():
+        with services.engine.connect() as conn:
+            return conn.execute(sa.select(api_tokens.c.last_used_at)).scalar_one()
+
+    anonymous.get("/api/images", headers=bearer(created.secret))
+    first = last_used_at()
+    assert first is not None
+    anonymous.get("/api/images", headers=bearer(created.secret))
+    assert last_used_at() == first, "not written again within the minute"
+
+    with services.engine.begin() as conn:
+        conn.execute(api_tokens.update().values(last_used_at=first - timedelta(minutes=2)))
+    anonymous.get("/api/images", headers=bearer(created.secret))
+    assert last_used_at() >= first, "written again once the minute is over"
 
 
 def test_cookie_sessions_still_need_csrf_but_tokens_do_not(client, services, worker):

@@ -9,8 +9,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from annotation_core.accounts import UserRepository
 from annotation_core.bootstrap import bootstrap
 from annotation_core.errors import ConfigurationError
+from annotation_core.records import Role
 from annotation_core.schema import users
 from annotation_core.settings import Settings
 from conftest import FAST_HASHING
@@ -51,6 +53,58 @@ def test_admin_password_creates_the_admin_and_sets_its_password_at_every_start(e
     sign_in(app.test_client(), "admin", "second-password-2")
     refused = app.test_client().post("/api/tokens", json={"name": "x"}, auth=("admin", "first-password-1"))
     assert refused.status_code == 401
+
+
+def test_a_restart_with_the_same_admin_password_keeps_the_admin_signed_in(engine, tmp_path):
+    app = start(engine, tmp_path, admin_password="admin-password-1")
+    browser = sign_in(app.test_client(), "admin", "admin-password-1")
+
+    again = start(engine, tmp_path, admin_password="admin-password-1").test_client()
+    again.set_cookie("session", browser.get_cookie("session").value)
+
+    assert again.get("/gallery").status_code == 200, "the password was not set again, so no session ended"
+
+
+def test_admin_password_makes_a_demoted_or_disabled_admin_an_enabled_admin_again(engine, tmp_path):
+    app = start(engine, tmp_path, admin_password="admin-password-1")
+    add_user(app, "other", "admin")
+    users = app.extensions["annotation"].users
+    admin = users.get_by_name("admin")
+    users.set_role(admin.id, "viewer")
+    users.set_disabled(admin.id, True)
+
+    app = start(engine, tmp_path, admin_password="admin-password-1")
+
+    restored = app.extensions["annotation"].users.get(admin.id)
+    assert (restored.role, restored.disabled) == ("admin", False)
+    assert (users.get_by_name("other").role, users.get_by_name("other").disabled) == ("admin", False)
+    assert sign_in(app.test_client(), "admin", "admin-password-1").get("/admin/users").status_code == 200
+
+
+def test_an_admin_another_process_creates_at_the_same_moment_gets_the_admin_password(engine, tmp_path, monkeypatch):
+    looked_up = UserRepository.find_by_name
+
+    def created_by_the_other_process_right_after_this_one_looked(self, username):
+        found = looked_up(self, username)
+        if found is None and username == "admin":  # the other process stores its own (made-up) password
+            UserRepository(engine).create("admin", "$argon2id$other", Role.ADMIN, must_change_password=True)
+        return found
+
+    monkeypatch.setattr(UserRepository, "find_by_name", created_by_the_other_process_right_after_this_one_looked)
+    app = start(engine, tmp_path, admin_password="admin-password-1")
+    monkeypatch.undo()
+
+    assert [user.username for user in app.extensions["annotation"].users.all()] == ["admin"]
+    sign_in(app.test_client(), "admin", "admin-password-1")
+
+
+def test_an_invalid_admin_username_stops_start_up_saying_what_a_name_may_hold(engine, tmp_path):
+    with pytest.raises(ConfigurationError) as refused:
+        start(engine, tmp_path, admin_username="the admin")
+    assert refused.value.message == (
+        "ADMIN_USERNAME='the admin' is not valid: A user name has 1 to 64 letters, digits, dots, dashes, "
+        "underscores or @, starting with a letter or digit."
+    )
 
 
 def test_a_short_admin_password_stops_start_up_naming_the_setting(engine, tmp_path):

@@ -6,6 +6,7 @@ read per new connection (RDS rotates it), which `bootstrap` hands to the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from annotation_core.bootstrap import bootstrap
 from annotation_core.errors import ConfigurationError
 from annotation_core.secrets import SecretValue, resolve_secrets
 from annotation_core.settings import Settings
+from benchmarks.app_server import free_port
 
 MISSING_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
 
@@ -95,6 +97,38 @@ def test_resolve_secrets_leaves_the_db_password_to_the_engine(secretsmanager):
     arn = rds_secret(secretsmanager, "rds!db-lazy", "pw")
     settings = Settings(db_host="db.internal", db_secret_arn=arn)
     assert resolve_secrets(settings, Untouchable()) is settings
+
+
+def test_bootstrap_reads_the_db_password_from_its_secret_when_it_connects(secretsmanager, tmp_path):
+    arn = rds_secret(secretsmanager, "rds!db-on-connect", "from-the-secret")
+    settings = Settings(data_dir=str(tmp_path), db_host="127.0.0.1", db_port=free_port(), db_secret_arn=arn)
+    client = CountingClient(secretsmanager)
+    services = bootstrap(settings, secrets_client=client)
+    assert client.reads == 0, "not before a connection is needed"
+
+    with pytest.raises(sa.exc.DBAPIError):  # nothing listens on the port: the secret was read, then refused
+        services.engine.connect()
+
+    assert client.reads == 1
+    explicit = bootstrap(dataclasses.replace(settings, db_password="explicit"), secrets_client=Untouchable())
+    with pytest.raises(sa.exc.DBAPIError):
+        explicit.engine.connect()
+
+
+def test_bootstrap_fills_the_settings_from_secrets_with_the_client_given(secretsmanager, tmp_path):
+    arn = make_secret(secretsmanager, "image-annotation/flask-secret-key", "k" * 64)
+    client = CountingClient(secretsmanager)
+    services = bootstrap(Settings(data_dir=str(tmp_path), flask_secret_key_secret_arn=arn), secrets_client=client)
+    assert services.settings.flask_secret_key == "k" * 64
+    assert client.reads == 1
+
+
+def test_a_missing_db_secret_is_named_when_connecting(secretsmanager, tmp_path):
+    settings = Settings(data_dir=str(tmp_path), db_host="127.0.0.1", db_port=free_port(), db_secret_arn=MISSING_ARN)
+    services = bootstrap(settings, secrets_client=secretsmanager)
+    with pytest.raises(ConfigurationError) as caught:
+        services.engine.connect()
+    assert caught.value.message.startswith(f"DB_SECRET_ARN: could not read secret {MISSING_ARN}: ")
 
 
 @pytest.mark.mysql
@@ -203,3 +237,58 @@ def test_missing_gemini_secret_means_no_key_and_says_which_variable(secretsmanag
 def test_blank_gemini_secret_means_no_key(secretsmanager):
     arn = make_secret(secretsmanager, "gemini-placeholder", "   ")
     assert resolve_secrets(Settings(gemini_api_key_secret_arn=arn), secretsmanager).gemini_api_key is None
+
+
+def test_json_secret_with_whitespace_before_it_still_gives_the_password(secretsmanager):
+    arn = make_secret(secretsmanager, "pasted", '\n  {"username": "admin", "password": "inner"}\n')
+    assert SecretValue(arn, "DB_SECRET_ARN", secretsmanager).get() == "inner"
+
+
+def test_missing_gemini_secret_warning_names_the_variable_the_secret_and_the_consequence(secretsmanager, caplog):
+    with caplog.at_level(logging.WARNING, logger="annotation_core.secrets"):
+        resolve_secrets(Settings(gemini_api_key_secret_arn=MISSING_ARN), secretsmanager)
+    [record] = [r for r in caplog.records if r.name == "annotation_core.secrets"]
+    assert record.getMessage().startswith(f"GEMINI_API_KEY_SECRET_ARN: could not read secret {MISSING_ARN}: ")
+    assert record.getMessage().endswith("; captions will fail until the key is stored")
+
+
+# --- the admin password and the OpenAI key ---
+
+
+def test_admin_password_is_read_from_its_secret_with_the_client_given(secretsmanager):
+    arn = make_secret(secretsmanager, "image-annotation/admin-password", "from-the-secret-1\n")
+    client = CountingClient(secretsmanager)
+    settings = resolve_secrets(Settings(admin_password_secret_arn=arn), client)
+    assert settings.admin_password == "from-the-secret-1"
+    assert client.reads == 1
+
+    explicit = Settings(admin_password="explicit-password", admin_password_secret_arn=arn)
+    assert resolve_secrets(explicit, Untouchable()) is explicit
+
+
+def test_missing_admin_password_secret_stops_start_up_naming_the_variable(secretsmanager):
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_secrets(Settings(admin_password_secret_arn=MISSING_ARN), secretsmanager)
+    assert caught.value.message.startswith(f"ADMIN_PASSWORD_SECRET_ARN: could not read secret {MISSING_ARN}: ")
+
+
+def test_openai_key_is_read_from_its_secret_and_a_missing_one_means_no_key(secretsmanager, caplog):
+    arn = make_secret(secretsmanager, "image-annotation/openai-api-key", " sk-test-key ")
+    client = CountingClient(secretsmanager)
+    assert resolve_secrets(Settings(openai_api_key_secret_arn=arn), client).openai_api_key == "sk-test-key"
+    assert client.reads == 1
+    explicit = Settings(openai_api_key="explicit-openai", openai_api_key_secret_arn=arn)
+    assert resolve_secrets(explicit, Untouchable()) is explicit
+
+    with caplog.at_level(logging.WARNING, logger="annotation_core.secrets"):
+        settings = resolve_secrets(Settings(openai_api_key_secret_arn=MISSING_ARN), secretsmanager)
+    assert settings.openai_api_key is None
+    [record] = [r for r in caplog.records if r.name == "annotation_core.secrets"]
+    assert record.getMessage().startswith(f"OPENAI_API_KEY_SECRET_ARN: could not read secret {MISSING_ARN}: ")
+
+
+def test_the_gemini_key_is_read_with_the_client_given(secretsmanager):
+    arn = make_secret(secretsmanager, "image-annotation/gemini-api-key", "AIza-counted")
+    client = CountingClient(secretsmanager)
+    assert resolve_secrets(Settings(gemini_api_key_secret_arn=arn), client).gemini_api_key == "AIza-counted"
+    assert client.reads == 1

@@ -140,6 +140,35 @@ def test_an_account_is_locked_after_repeated_failures_even_for_the_right_passwor
     assert try_sign_in(app.test_client(), "bob", "bob-password").status_code == 302, "others are not locked"
 
 
+@pytest.mark.parametrize(("lockout_minutes", "told"), [(1, "1 minute"), (120, "120 minutes")])
+def test_the_lockout_message_counts_the_whole_minutes_left(app, services, anonymous, lockout_minutes, told):
+    app.extensions["annotation"] = dataclasses.replace(
+        services, settings=dataclasses.replace(services.settings, login_lockout_minutes=lockout_minutes)
+    )
+    add_user(app, "alice", "member")
+    for _ in range(3):
+        try_sign_in(anonymous, "alice", "a-guess")
+
+    locked = anonymous.get("/api/tokens", headers=JSON, auth=("alice", "alice-password"))
+
+    assert locked.status_code == 429
+    assert locked.get_json()["error"] == f"Too many failed sign-ins: try again in {told}."
+
+
+def test_scripts_are_told_exactly_why_their_credentials_were_refused(app, services, anonymous):
+    user_id = add_user(app, "alice", "member")
+    for username, password in [("alice", "a-guess"), ("mallory", "whatever-password"), ("", "")]:
+        refused = anonymous.get("/api/tokens", headers=JSON, auth=(username, password))
+        assert refused.status_code == 401
+        assert refused.get_json()["error"] == "Wrong user name or password.", username
+    services.users.set_disabled(user_id, True)
+
+    disabled = anonymous.get("/api/tokens", headers=JSON, auth=("alice", "alice-password"))
+
+    assert disabled.status_code == 401
+    assert disabled.get_json()["error"] == "This account is disabled: ask an admin to enable it."
+
+
 def test_one_address_is_refused_after_failures_across_accounts(app, anonymous, settings):
     add_user(app, "carol", "member")
     for n in range(settings.login_max_failures_per_address):

@@ -3,6 +3,7 @@ reset a password; the last admin stays."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from tests.web_client import PageMarkup, add_user, csrf_token, sign_in
@@ -19,6 +20,7 @@ def test_an_admin_adds_a_user_with_a_made_up_password_shown_once(app, client, se
 
     assert page.status_code == 201 and page.headers["Cache-Control"] == "no-store"
     [password] = HANDED_OVER.findall(page.get_data(as_text=True))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{20}", password), "20 characters to copy, 120 random bits"
     assert not HANDED_OVER.search(client.get("/admin/users").get_data(as_text=True)), "shown once"
     erin = services.users.get_by_name("erin")
     assert (erin.role, erin.must_change_password) == ("viewer", True)
@@ -43,6 +45,26 @@ def test_bad_new_users_are_refused_with_a_message(app, client):
     ]:
         page = client.post("/admin/users", data=form(client, **fields), follow_redirects=True)
         assert message in page.get_data(as_text=True), fields
+
+
+def test_a_password_may_have_10_to_256_characters(app, client, services):
+    for name, length in [("ten", 10), ("long", 256)]:
+        password = "p" * length
+        client.post("/admin/users", data=form(client, username=name, role="viewer", password=password))
+        sign_in(app.test_client(), name, password)
+    for name, length in [("nine", 9), ("too-long", 257)]:
+        fields = form(client, username=name, role="viewer", password="p" * length)
+        page = client.post("/admin/users", data=fields, follow_redirects=True)
+        assert "A password must have 10 to 256 characters." in page.get_data(as_text=True)
+        assert services.users.find_by_name(name) is None
+
+
+def test_passwords_are_stored_as_argon2id_hashes_of_the_configured_cost(app, services, settings):
+    user_id = add_user(app, "nora", "member")
+    stored = services.users.password_hash(user_id)
+    expected = f"$argon2id$v=19$m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},p="
+    assert stored.startswith(expected), stored
+    assert "nora-password" not in stored
 
 
 def test_role_changes_take_effect_on_the_next_request(app, client, services):
@@ -123,3 +145,56 @@ def test_the_users_command_manages_accounts_for_scripts(app, services):
     assert unknown.exit_code == 1 and "No user is called 'nobody'." in unknown.output
     last = runner.invoke(args=["users", "set-role", "admin", "viewer"])
     assert last.exit_code == 1 and "admin is the last admin and cannot be demoted." in last.output
+
+
+def test_sessions_ended_by_disabling_stay_ended_after_enabling(app, client):
+    user_id = add_user(app, "ivy", "member")
+    ivy = sign_in(app.test_client(), "ivy", "ivy-password")
+
+    client.post(f"/admin/users/{user_id}/disable", data=form(client))
+    client.post(f"/admin/users/{user_id}/enable", data=form(client))
+
+    assert ivy.get("/gallery").status_code == 302, "signed out: the enabled account signs in afresh"
+    assert sign_in(app.test_client(), "ivy", "ivy-password").get("/gallery").status_code == 200
+
+
+def test_a_disabled_admin_does_not_count_as_another_admin(app, services):
+    other = add_user(app, "kim", "admin")
+    services.users.set_disabled(other, True)
+    runner = app.test_cli_runner()
+
+    refused = runner.invoke(args=["users", "set-role", "admin", "viewer"])
+
+    assert refused.exit_code == 1 and "admin is the last admin and cannot be demoted." in refused.output
+    assert runner.invoke(args=["users", "disable", "admin"]).exit_code == 1
+    assert services.users.get_by_name("admin").role == "admin"
+
+
+def test_users_are_listed_by_name_and_unknown_ones_are_named_in_the_refusal(app, client, services):
+    for name in ("zoe", "amy", "max"):
+        add_user(app, name, "viewer")
+    runner = app.test_cli_runner()
+
+    listed = runner.invoke(args=["users", "list"]).output.splitlines()
+    page = client.post("/admin/users/999/role", data=form(client, role="viewer"), follow_redirects=True)
+    amy = services.users.get_by_name("amy").id
+    long_role = client.post(f"/admin/users/{amy}/role", data=form(client, role="superuser-of-everything-here"))
+
+    assert [line.split("\t")[0] for line in listed] == ["admin", "amy", "max", "zoe"]
+    assert "No user has id 999." in page.get_data(as_text=True)
+    shown = html.unescape(client.get(long_role.headers["Location"]).get_data(as_text=True))
+    assert "The role must be one of admin, member, viewer (got 'superuser-of-everyth')." in shown
+
+
+def test_a_session_once_ended_never_comes_back_whatever_happens_to_the_account_later(app, client):
+    user_id = add_user(app, "olga", "member")
+    phone = sign_in(app.test_client(), "olga", "olga-password")  # say, stolen
+    client.post(f"/admin/users/{user_id}/disable", data=form(client))
+    client.post(f"/admin/users/{user_id}/enable", data=form(client))
+    laptop = sign_in(app.test_client(), "olga", "olga-password")
+
+    for old, new in [("olga-password", "olgas-second-pass"), ("olgas-second-pass", "olgas-third-pass")]:
+        fields = form(laptop, current_password=old, new_password=new, repeat_password=new)
+        assert laptop.post("/settings/password", data=fields).status_code == 302
+        assert phone.get("/gallery").status_code == 302, "each change moves the account on, never back"
+    assert laptop.get("/gallery").status_code == 200
