@@ -48,7 +48,11 @@ EXTRA_TESTS = {
         "tests/integration/test_local_worker.py",
         "tests/integration/test_trash.py",
     ],
-    "annotation_core/vips_decoding.py": ["tests/unit/test_renditions.py", "tests/unit/test_image_inspection.py"],
+    "annotation_core/vips_decoding.py": [
+        "tests/unit/test_renditions.py",
+        "tests/unit/test_image_inspection.py",
+        "tests/unit/test_thumbnailer.py",
+    ],
     "lambda_functions/annotation_lambda/caption_rendition.py": ["tests/integration/test_captioning.py"],
     "lambda_functions/thumbnail_lambda/placeholder.py": [
         "tests/unit/test_renditions.py",

@@ -10,6 +10,7 @@ import re
 import pytest
 from PIL import Image
 
+from annotation_core import media_types
 from annotation_core.lifecycle import JobInput
 from annotation_core.media_types import IMAGE_TYPES, SUPPORTED_NAMES
 from annotation_core.records import Job
@@ -133,6 +134,25 @@ def test_the_accepted_types_come_from_the_one_list_in_the_core(client):
     encoding = spec["paths"]["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["encoding"]
     assert encoding["file"]["contentType"].split(", ") == mime_types
     assert "HEIC" in SUPPORTED_NAMES and "AVIF" in SUPPORTED_NAMES
+
+
+def test_the_accepted_types_read_as_one_sentence_naming_heic_once():
+    # The sentence every refusal, the upload page and its script show; HEIF is HEIC's generic brand, not a
+    # type of its own to people. (Built at import; _names() is called here so that its making is tested.)
+    assert media_types._names() == SUPPORTED_NAMES == "JPEG, PNG, GIF, WebP, HEIC or AVIF"
+
+
+def test_local_objects_are_served_as_the_type_their_key_names_and_anything_else_as_bytes(client, services):
+    # The media route's content type comes from the key alone (nosniff: browsers will not guess another).
+    stored = {f"thumbnails/served/photo.{t.extension.upper()}": t.mime_type for t in IMAGE_TYPES}
+    stored |= dict.fromkeys(["thumbnails/served/notes.txt", "thumbnails/served/README"], "application/octet-stream")
+    for key in stored:
+        services.thumbnails.save(key, b"bytes", "ignored by the local store")
+    for key, mime_type in stored.items():
+        with client.get(f"/media/{services.thumbnails.bucket}/{key}") as served:
+            assert served.status_code == 200, key
+            assert served.mimetype == mime_type, key
+            assert served.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_renditions_have_no_exif_even_when_the_original_has_gps(client, services, worker):

@@ -14,8 +14,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+import pyvips
 from PIL import Image, ImageCms, JpegImagePlugin
 
+from annotation_core import vips_decoding
 from annotation_core.errors import JobError
 from annotation_core.image_decoding import decode_to_fit
 from lambda_functions.thumbnail_lambda.thumbnailer import Encoded, encode
@@ -275,6 +277,21 @@ def test_16_bit_png_is_scaled_not_clipped():
     assert is_near(out.getpixel((125, 25)), 255, 2)
 
 
+def test_16_bit_samples_libvips_hands_back_are_scaled_by_rounding():
+    # libvips' thumbnail gives 8-bit samples for every 16-bit PNG we could make; should a libvips version hand
+    # back 16-bit ones, they are scaled as Pillow's path scales them (v / 257, rounded), not clipped or misread.
+    levels = [0, 128, 129, 32896, 65535]  # 0.498 rounds down, 0.502 up; 128 and 255 exactly
+    row = pyvips.Image.new_from_array([levels]).cast("ushort")
+    for bands, mode in ((1, "L"), (2, "LA"), (3, "RGB"), (4, "RGBA")):
+        image = row.bandjoin([row] * (bands - 1)) if bands > 1 else row
+        out = vips_decoding._to_pillow(image)
+        assert (out.mode, out.size) == (mode, (5, 1))
+        expected = [round(level / 257) for level in levels]
+        assert [out.getpixel((x, 0)) for x in range(5)] == [
+            value if bands == 1 else (value,) * bands for value in expected
+        ]
+
+
 def test_animated_gif_uses_first_frame():
     frames = [Image.new("RGB", (200, 100), colour) for colour in (RED, GREEN, BLUE)]
     data = save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -310,10 +327,12 @@ def test_truncated_png_and_webp_raise_actionable_job_errors(fmt):
         make_thumbnail(data[: len(data) * 3 // 4], (100, 100))
 
 
-def test_a_png_with_a_damaged_row_raises_a_job_error():
+def test_a_png_with_a_damaged_row_raises_a_job_error_with_libvips_reason():
     data = bytearray(save(Image.effect_noise((400, 300), 60).convert("RGB"), "PNG"))
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeros in the middle of the compressed rows
-    with pytest.raises(JobError, match="upload it again"):
+    # The reason is libvips' own line, naming its PNG loader, without its "unable to call ..." preamble.
+    reason = r"\(vipspng: [^()\n]+\)"
+    with pytest.raises(JobError, match=rf"^The original could not be decoded as an image {reason}; upload it again\.$"):
         make_thumbnail(bytes(data), (100, 100))
 
 
