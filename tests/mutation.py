@@ -54,6 +54,7 @@ EXTRA_TESTS = {
         "tests/unit/test_thumbnailer.py",
     ],
     "lambda_functions/annotation_lambda/caption_rendition.py": ["tests/integration/test_captioning.py"],
+    "lambda_functions/thumbnail_lambda/thumbnailer.py": ["tests/unit/test_renditions.py"],
     "lambda_functions/thumbnail_lambda/placeholder.py": [
         "tests/unit/test_renditions.py",
         "tests/unit/test_thumbnailer.py",

@@ -103,6 +103,18 @@ def test_a_display_p3_red_stays_the_same_red_in_srgb(fmt):
         assert "icc_profile" not in opened(rendition).info  # the pixels are sRGB, which needs no tag
 
 
+def test_a_transparent_display_p3_image_keeps_its_red_and_its_transparency():
+    # AVIF is decoded by Pillow: the colour is converted apart from the alpha channel, which is put back.
+    picture = Image.new("RGBA", (800, 400), (*P3_RED, 255))
+    picture.paste((0, 0, 0, 0), (400, 0, 800, 400))
+    buffer = io.BytesIO()
+    picture.save(buffer, "AVIF", quality=95, icc_profile=display_p3_profile())
+    grid = opened(render(buffer.getvalue()).grid).convert("RGBA")
+    assert grid.getpixel((grid.width * 3 // 4, grid.height // 2))[3] == 0
+    red = grid.getpixel((grid.width // 4, grid.height // 2))
+    assert red[3] == 255 and delta_e(lab(P3_RED, P3_D50), lab(red[:3])) < 3
+
+
 def test_renditions_of_a_photo_with_gps_carry_no_metadata_at_all():
     data = images.jpeg((1200, 900), exif=images.photo_exif(gps=True), icc_profile=display_p3_profile())
     assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825), "the original has GPS"
@@ -180,6 +192,8 @@ def test_camera_texts_are_cleaned_and_cut_to_their_columns():
     long_make = read_photo_facts(exif_with(main={0x010F: "K" * 100}), keep_location=False).camera_make
     assert long_make == "K" * 64
     assert read_photo_facts(exif_with(main={0x0110: 42}), keep_location=False).camera_model is None
+    # Bytes that are not UTF-8 are kept as far as they read, not a reason to fail the job.
+    assert read_photo_facts(exif_with(main={0x010F: b"Ni\xffkon"}), keep_location=False).camera_make == "Ni\ufffdkon"
 
 
 def test_exposure_values_outside_a_camera_s_range_are_dropped():
@@ -205,8 +219,8 @@ def test_iso_is_a_whole_number_and_the_first_of_a_list():
 
 @pytest.mark.parametrize(
     ("lat_ref", "lon_ref", "signs"),
-    [("N", "E", (1, 1)), ("S", "W", (-1, -1)), (b"S\x00", b"w", (-1, -1)), ("N", None, (1, 1))],
-    ids=["north-east", "south-west", "bytes-and-lower-case", "no-reference"],
+    [("N", "E", (1, 1)), ("S", "W", (-1, -1)), (b"S\x00", b"w", (-1, -1)), ("N", None, (1, 1)), (b"\xd3", "E", (1, 1))],
+    ids=["north-east", "south-west", "bytes-and-lower-case", "no-reference", "junk-reference"],
 )
 def test_coordinates_are_signed_by_their_hemisphere(lat_ref, lon_ref, signs):
     gps = {2: degrees(33, 51, 3540), 4: degrees(151, 12, 3000), 1: lat_ref, 3: lon_ref}

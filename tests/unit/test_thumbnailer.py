@@ -277,6 +277,47 @@ def test_16_bit_png_is_scaled_not_clipped():
     assert is_near(out.getpixel((125, 25)), 255, 2)
 
 
+def test_16_bit_grey_decoded_by_pillow_is_scaled_by_rounding():
+    # PNGs go through libvips; a 16-bit TIFF takes Pillow's path (as any 16-bit file libvips does not decode).
+    levels = [0, 128, 129, 32896, 65535]  # 0.498 rounds down, 0.502 up; 128 and 255 exactly
+    img = Image.new("I;16", (len(levels) * 10, 10), 0)
+    for index, level in enumerate(levels):
+        img.paste(Image.new("I;16", (10, 10), level), (index * 10, 0))
+    out = decode_to_fit(save(img, "TIFF"), (100, 100), 10**8).image
+    assert (out.mode, out.size) == ("L", (50, 10))
+    assert [out.getpixel((index * 10 + 5, 5)) for index in range(len(levels))] == [round(v / 257) for v in levels]
+
+
+def test_1_bit_image_is_resized_in_grey_not_in_black_and_white():
+    img = Image.new("1", (400, 200), 0)
+    for x in range(0, 400, 2):  # one-pixel stripes: shrunk by 4 they average to mid-grey
+        img.paste(1, (x, 0, x + 1, 200))
+    out = decode_to_fit(save(img, "TIFF"), (100, 100), 10**8).image
+    assert (out.mode, out.size) == ("L", (100, 50))
+    assert is_near(out.getpixel((50, 25)), 128, 8)
+
+
+def test_a_gif_with_a_transparent_colour_is_flattened_onto_white_or_kept_transparent():
+    img = Image.new("P", (200, 100), 0)
+    img.putpalette([*RED, *BLUE] + [0] * 762)
+    img.paste(1, (100, 0, 200, 100))  # the right half is the transparent colour (blue underneath)
+    data = save(img, "GIF", transparency=1)
+    flat = decode_to_fit(data, (100, 100), 10**8).image
+    assert flat.mode == "RGB"
+    assert is_near(flat.getpixel((25, 25)), RED) and is_near(flat.getpixel((75, 25)), (255, 255, 255), 8)
+    kept = decode_to_fit(data, (100, 100), 10**8, keep_alpha=True).image
+    assert kept.mode == "RGBA" and kept.getpixel((75, 25))[3] == 0 and kept.getpixel((25, 25))[3] == 255
+
+
+def test_the_smallest_box_is_one_pixel():
+    data = save(Image.new("RGB", (40, 20), RED), "JPEG")
+    assert decode_to_fit(data, (1, 1), 10**8).image.size == (1, 1)
+    assert decode_to_fit(data, (1, 50), 10**8).image.size == (1, 1)
+    assert decode_to_fit(data, (50, 1), 10**8).image.size == (2, 1)
+    with pytest.raises(ValueError, match=r"box must be at least 1x1, got \(50, 0\)"):
+        decode_to_fit(data, (50, 0), 10**8)
+
+
 def test_16_bit_samples_libvips_hands_back_are_scaled_by_rounding():
     # libvips' thumbnail gives 8-bit samples for every 16-bit PNG we could make; should a libvips version hand
     # back 16-bit ones, they are scaled as Pillow's path scales them (v / 257, rounded), not clipped or misread.
