@@ -43,6 +43,7 @@ EXTRA_TESTS = {
     "annotation_core/passwords.py": ["tests/integration/test_sign_in.py", "tests/integration/test_user_admin.py"],
     "annotation_core/rate_limits.py": ["tests/integration/test_sign_in.py"],
     "annotation_core/search.py": ["tests/integration/test_web_api.py", "tests/integration/test_caption_edits.py"],
+    "annotation_core/storage.py": ["tests/integration/test_downloads.py"],
     "annotation_core/sweeper.py": [
         "tests/integration/test_lambda_handlers.py",
         "tests/integration/test_local_worker.py",
