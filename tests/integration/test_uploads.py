@@ -131,3 +131,22 @@ def test_the_same_bytes_arriving_together_become_one_image(services, uploader, m
     assert (other["upload"].duplicate, ours.duplicate) == (False, True)
     assert ours.record.id == other["upload"].record.id
     assert [record.id for record in services.repository.page()] == [ours.record.id]
+
+
+def test_an_upload_that_loses_the_race_to_an_image_now_in_the_trash_brings_it_back(services, uploader, monkeypatch):
+    checked = check_upload(services, "twice.jpg", images.jpeg(color="olive"))
+    look_up, other = services.repository.find_by_sha256, {}
+
+    def seen_just_before_the_other_upload_commits(digest):
+        if other:
+            return look_up(digest)
+        other["upload"] = None
+        other["upload"] = store_upload(services, checked, uploader)  # the other request wins the race...
+        services.repository.trash([other["upload"].record.id])  # ...and its image is put in the trash at once
+        return None
+
+    monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_commits)
+    ours = store_upload(services, checked, uploader)
+
+    assert (ours.duplicate, ours.record.id, ours.record.deleted_at) == (True, other["upload"].record.id, None)
+    assert services.repository.get(ours.record.id).deleted_at is None
