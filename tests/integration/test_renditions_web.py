@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from annotation_core import media_types
+from annotation_core.errors import JobError
 from annotation_core.lifecycle import JobInput
 from annotation_core.media_types import IMAGE_TYPES, SUPPORTED_NAMES
 from annotation_core.records import Job
@@ -121,6 +122,34 @@ def test_re_rendering_with_other_settings_replaces_the_old_objects(services, wor
     assert output.columns["thumbnail_key"].endswith(".jpg") and output.columns["preview_width"] == 300
     assert not services.thumbnails.exists(before.thumbnail_key) and not services.thumbnails.exists(before.preview_key)
     assert services.thumbnails.exists(output.columns["preview_key"])
+    for key in (output.columns["thumbnail_key"], output.columns["preview_key"]):  # served as the key names them
+        assert Image.open(io.BytesIO(services.thumbnails.load(key))).format == "JPEG"
+
+
+def test_a_job_holds_the_original_to_the_pixel_limit_in_force_when_it_runs(services, worker):
+    image_id = seed(worker, "large.jpg", images.jpeg((800, 600)))
+    record = services.repository.get(image_id)
+    lowered = dataclasses.replace(services.settings, max_image_pixels=479_999)
+    job = JobInput(record, services.originals.load(record.original_key), deadline=float("inf"))
+    with pytest.raises(JobError) as caught:
+        create_renditions(job, settings=lowered, store=services.thumbnails)
+    assert caught.value.message == (
+        "The original is 800x600 pixels, more than the limit of 479,999; upload a smaller image."
+    )
+
+
+def test_a_job_whose_image_was_deleted_meanwhile_can_remove_the_renditions_it_stored(services, worker):
+    image_id = seed(worker, "undone.jpg", images.jpeg((800, 600)))
+    record = services.repository.get(image_id)
+    other = dataclasses.replace(services.settings, preview_size=300)  # new keys, beside the image's own
+    job = JobInput(record, services.originals.load(record.original_key), deadline=float("inf"))
+    output = create_renditions(job, settings=other, store=services.thumbnails)
+    made = [output.columns["thumbnail_key"], output.columns["preview_key"]]
+    assert all(services.thumbnails.exists(key) for key in made)
+
+    output.undo()
+
+    assert not any(services.thumbnails.exists(key) for key in made)
 
 
 def test_the_accepted_types_come_from_the_one_list_in_the_core(client):
