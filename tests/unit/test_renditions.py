@@ -8,7 +8,7 @@ import io
 from datetime import datetime
 
 import pytest
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 from PIL.TiffImagePlugin import IFDRational
 
 from annotation_core.errors import JobError
@@ -58,6 +58,31 @@ def test_a_photo_gets_a_grid_image_a_preview_and_a_placeholder_from_one_decode(m
     assert (made.preview.width, made.preview.height, made.preview.content_type) == (1024, 768, "image/webp")
     assert near(centre(made.grid), BLUE) and near(centre(made.preview), BLUE)
     assert 20 <= len(base64.b64decode(made.placeholder)) <= 25
+
+
+def test_a_12_mp_photo_s_preview_comes_from_the_half_scale_decode(monkeypatch):
+    # The preview needs 1024 px: JPEG's 1/2 scale (2000 px) covers it, so the full 4000 px are never decoded.
+    drafted = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        drafted.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    made = render(images.jpeg((4000, 3000), color=BLUE))
+    assert set(drafted) == {(2000, 1500)}  # (thumbnail() asks again, for the same scale)
+    assert (made.preview.width, made.preview.height) == (1024, 768)
+
+
+def test_webp_is_the_default_format():  # as the benchmarks call it
+    made = make_renditions(images.jpeg((640, 480)), grid_box=(256, 256), preview_size=400)
+    assert (made.grid.content_type, made.preview.content_type, opened(made.grid).format) == (
+        "image/webp",
+        "image/webp",
+        "WEBP",
+    )
 
 
 def test_jpeg_renditions_for_old_clients():
