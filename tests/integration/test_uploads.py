@@ -14,7 +14,7 @@ from annotation_core.bootstrap import bootstrap
 from annotation_core.errors import TooManyRequestsError
 from annotation_core.job_store import utcnow
 from annotation_core.records import Job, JobState, Role
-from annotation_core.repository import PURGING
+from annotation_core.repository import PURGING, NewImage
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
 from annotation_core.storage import S3Store
@@ -207,3 +207,34 @@ def test_the_same_bytes_again_write_a_lost_original_back_and_retry_the_jobs_it_f
         assert s3.head_object(Bucket="originals", Key=first.original_key)["ContentType"] == "image/jpeg"
         assert (again.record.thumbnail_status, again.record.caption_status) == (JobState.PENDING, JobState.PENDING)
         assert announcer.uploaded_ids == [first.id, first.id]
+
+
+def test_an_upload_that_loses_the_race_to_a_row_whose_object_is_not_written_yet_writes_it(
+    services, uploader, monkeypatch
+):
+    checked = check_upload(services, "twice.jpg", images.jpeg(color="navy"))
+    look_up, other = services.repository.find_by_sha256, {}
+
+    def seen_just_before_the_other_upload_writes_its_row(digest):
+        if other:
+            return look_up(digest)
+        info = checked.info  # the other request has committed its row and not yet written its object
+        other["row"] = services.repository.insert(
+            NewImage(
+                "uploads/other.jpg",
+                "twice.jpg",
+                info.mime_type,
+                len(checked.data),
+                info.width,
+                info.height,
+                checked.sha256,
+                uploader,
+            )
+        )
+        return None
+
+    monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_writes_its_row)
+    ours = store_upload(services, checked, uploader)
+
+    assert (ours.duplicate, ours.record.id) == (True, other["row"].id)
+    assert services.originals.load("uploads/other.jpg") == checked.data  # the same bytes, written by us
