@@ -61,13 +61,19 @@ EXTRA_TESTS = {
         "tests/integration/test_database.py",
         "tests/unit/test_project_files.py::test_committed_schema_sql_is_generated_from_the_table",
     ],
+    "annotation_core/storage.py": ["tests/integration/test_downloads.py"],
     "annotation_core/sweeper.py": [
         "tests/integration/test_lambda_handlers.py",
         "tests/integration/test_local_worker.py",
         "tests/integration/test_trash.py",
     ],
-    "annotation_core/vips_decoding.py": ["tests/unit/test_renditions.py", "tests/unit/test_image_inspection.py"],
+    "annotation_core/vips_decoding.py": [
+        "tests/unit/test_renditions.py",
+        "tests/unit/test_image_inspection.py",
+        "tests/unit/test_thumbnailer.py",
+    ],
     "lambda_functions/annotation_lambda/caption_rendition.py": ["tests/integration/test_captioning.py"],
+    "lambda_functions/thumbnail_lambda/thumbnailer.py": ["tests/unit/test_renditions.py"],
     "lambda_functions/thumbnail_lambda/placeholder.py": [
         "tests/unit/test_renditions.py",
         "tests/unit/test_thumbnailer.py",

@@ -26,6 +26,12 @@ def test_a_name_is_kept_whole_in_filename_star_and_made_safe_in_the_ascii_fallba
     assert attachment(NAME) == EXPECTED
     assert attachment("harbour.jpg") == 'attachment; filename="harbour.jpg"', "ASCII names need no filename*"
     assert attachment("東京.jpg").startswith('attachment; filename=".jpg"; filename*=utf-8'), "never an empty name"
+    assert attachment("東京") == "attachment; filename=\"download\"; filename*=utf-8''%E6%9D%B1%E4%BA%AC"
+
+
+def test_every_printable_ascii_character_but_quote_and_backslash_is_kept():
+    name = "".join(chr(code) for code in range(33, 127) if chr(code) not in '"\\') + ".jpg"
+    assert attachment(name) == f'attachment; filename="{name}"'
 
 
 def test_the_media_route_saves_an_original_under_its_own_name(client, client_as, worker):

@@ -3,9 +3,12 @@ time; a dry run only counts; stopping part-way loses nothing and the next run fi
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 
+from annotation_core.errors import ConfigurationError
 from annotation_core.rendition_backfill import backfill_renditions
 from annotation_core.schema import images
 from tests import images as pictures
@@ -103,3 +106,28 @@ def test_an_image_that_cannot_be_rendered_is_reported_and_not_selected_again(ser
     assert lacking(services) == 0
     with services.engine.connect() as conn:
         assert conn.execute(sa.select(images.c.preview_key).where(images.c.id == image_id)).scalar() is None
+
+
+def test_images_deleted_while_their_job_is_queued_are_counted_as_gone(services, worker):
+    ids = made_before_renditions(services, worker, 3)
+    real_due = services.announcer.due
+
+    def due(jobs):
+        jobs = list(jobs)
+        for image_id, _job in jobs:
+            if image_id != ids[1]:  # someone deletes the other two before their job runs
+                services.repository.delete(image_id)
+        real_due(jobs)
+
+    services.announcer.due = due
+    result = backfill_renditions(services, concurrency=3, poll_seconds=0.05)
+    assert (result.gone, result.rendered, result.failed) == (2, 1, [])
+    assert lacking(services) == 0
+
+
+def test_without_an_announcer_the_backfill_says_what_to_set_and_queues_nothing(services, worker):
+    made_before_renditions(services, worker, 1)
+    with pytest.raises(ConfigurationError) as caught:
+        backfill_renditions(dataclasses.replace(services, announcer=None))
+    assert caught.value.message == "The backfill announces thumbnail jobs: set EVENT_BUS_NAME (on AWS, 'default')."
+    assert lacking(services) == 1

@@ -70,6 +70,32 @@ def test_half_written_objects_of_dead_writers_are_removed_and_those_of_living_on
     assert files_under(folder.root) == [f"uploads/.incoming-{os.getpid()}-a3b4", KEY]
 
 
+def test_an_object_is_written_beside_its_key_under_the_writers_pid_then_renamed(folder, monkeypatch):
+    import os
+
+    seen_while_writing = []
+    real_replace = os.replace
+
+    def replace(source, target):  # what a reader, or a sweep, would find at the moment of the rename
+        seen_while_writing.extend(files_under(folder.root))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    folder.save(KEY, JPEG, "image/jpeg")
+
+    (temporary,) = seen_while_writing
+    folder_name, name = temporary.split("/")
+    assert folder_name == "uploads" and name.startswith(f".incoming-{os.getpid()}-")
+    assert files_under(folder.root) == [KEY]
+
+
+def test_every_abandoned_write_is_counted(folder):
+    for writer in ("999999999", "not-a-pid"):  # no such process; a name no writer of ours makes
+        folder.save(f"uploads/.incoming-{writer}-x1y2", JPEG[:100], "image/jpeg")
+    assert folder.remove_abandoned_writes() == 2
+    assert files_under(folder.root) == []
+
+
 def test_local_failed_write_raises_storage_error_and_leaves_nothing(folder):
     folder.root.mkdir(parents=True)
     (folder.root / "uploads").write_bytes(b"a file where a folder should be")
@@ -163,6 +189,21 @@ def test_s3_errors_become_storage_errors(s3):
         store.save(KEY, JPEG, "image/jpeg")
     with pytest.raises(StorageError, match="no-such-bucket"):
         store.load(KEY)
+    with pytest.raises(StorageError) as caught:
+        store.delete(KEY)
+    assert caught.value.message.startswith(f"Could not delete {KEY} from s3://no-such-bucket: ")
+    assert "NoSuchBucket" in caught.value.message
+
+
+def test_s3_a_check_that_is_refused_is_an_error_not_a_missing_object(store, s3):
+    from botocore.stub import Stubber
+
+    with Stubber(s3) as stubbed:  # S3 answers 403 to a HEAD the role may not make
+        stubbed.add_client_error("head_object", service_error_code="403", http_status_code=403)
+        with pytest.raises(StorageError) as caught:
+            store.exists(KEY)
+    assert caught.value.message.startswith(f"Could not check {KEY} in s3://{BUCKET}: ")
+    assert "403" in caught.value.message
 
 
 def test_s3_url_is_a_sigv4_presigned_get_for_the_key(s3):

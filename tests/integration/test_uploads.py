@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
+import boto3
 import pytest
 import sqlalchemy as sa
+from moto import mock_aws
 
 from annotation_core.bootstrap import bootstrap
 from annotation_core.errors import TooManyRequestsError
 from annotation_core.job_store import utcnow
-from annotation_core.records import Role
-from annotation_core.repository import PURGING
+from annotation_core.records import Job, JobState, Role
+from annotation_core.repository import PURGING, NewImage
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
+from annotation_core.storage import S3Store
 from annotation_core.uploads import UploadConflictError, check_upload, check_upload_quota, store_upload
 from tests import images
 
@@ -71,6 +75,27 @@ def test_the_wait_runs_until_the_oldest_upload_of_the_hour_leaves_it(services, u
 
     assert refused.message.endswith("try again in 1 minute.")
     assert 25 < refused.retry_after <= 30
+
+
+def uploaded_ago(engine, image_id: int, ago: timedelta) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == image_id).values(uploaded_at=utcnow() - ago))
+
+
+def test_a_batch_of_exactly_the_limit_waits_until_the_uploads_of_the_hour_leave_it(services, uploader, engine):
+    uploaded_ago(engine, upload(services, uploader, 0).record.id, timedelta(minutes=29, seconds=30))
+
+    refused = refusal(services, uploader, LIMIT)
+
+    # 30½ minutes to go: the wait is rounded up to whole minutes, never down to a time that would be refused.
+    assert refused.message.endswith("have uploaded 1 in the last hour: try again in 31 minutes.")
+    assert 1825 < refused.retry_after <= 1830
+
+
+def test_a_batch_larger_than_the_limit_waits_a_whole_hour_whatever_was_uploaded(services, uploader, engine):
+    uploaded_ago(engine, upload(services, uploader, 0).record.id, timedelta(minutes=50))
+    refused = refusal(services, uploader, LIMIT + 1)
+    assert refused.message.endswith("try again in 60 minutes.") and refused.retry_after == 3600
 
 
 def test_more_files_at_once_than_the_limit_allows_wait_a_whole_hour(services, uploader):
@@ -131,3 +156,85 @@ def test_the_same_bytes_arriving_together_become_one_image(services, uploader, m
     assert (other["upload"].duplicate, ours.duplicate) == (False, True)
     assert ours.record.id == other["upload"].record.id
     assert [record.id for record in services.repository.page()] == [ours.record.id]
+
+
+def test_an_upload_that_loses_the_race_to_an_image_now_in_the_trash_brings_it_back(services, uploader, monkeypatch):
+    checked = check_upload(services, "twice.jpg", images.jpeg(color="olive"))
+    look_up, other = services.repository.find_by_sha256, {}
+
+    def seen_just_before_the_other_upload_commits(digest):
+        if other:
+            return look_up(digest)
+        other["upload"] = None
+        other["upload"] = store_upload(services, checked, uploader)  # the other request wins the race...
+        services.repository.trash([other["upload"].record.id])  # ...and its image is put in the trash at once
+        return None
+
+    monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_commits)
+    ours = store_upload(services, checked, uploader)
+
+    assert (ours.duplicate, ours.record.id, ours.record.deleted_at) == (True, other["upload"].record.id, None)
+    assert services.repository.get(ours.record.id).deleted_at is None
+
+
+class RecordingAnnouncer:
+    def __init__(self):
+        self.uploaded_ids: list[int] = []
+
+    def uploaded(self, image_id: int) -> None:
+        self.uploaded_ids.append(image_id)
+
+    def due(self, jobs) -> None:
+        raise AssertionError("an upload announces its image, not single jobs")
+
+
+def test_the_same_bytes_again_write_a_lost_original_back_and_retry_the_jobs_it_failed(services, uploader, aws_env):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="originals")
+        announcer = RecordingAnnouncer()
+        services = dataclasses.replace(services, originals=S3Store("originals", s3), announcer=announcer)
+        first = upload(services, uploader, 3).record
+        assert s3.head_object(Bucket="originals", Key=first.original_key)["ContentType"] == "image/jpeg"
+        s3.delete_object(Bucket="originals", Key=first.original_key)  # as if lost after its row was written
+        for job in Job:  # both jobs found no original and failed
+            claim = services.repository.claim(first.id, job, services.settings.job_lease_seconds)
+            assert services.repository.fail(claim, f"{first.original_key} is missing; upload the image again.")
+
+        again = upload(services, uploader, 3)
+
+        assert (again.duplicate, again.record.id) == (True, first.id)
+        assert s3.head_object(Bucket="originals", Key=first.original_key)["ContentType"] == "image/jpeg"
+        assert (again.record.thumbnail_status, again.record.caption_status) == (JobState.PENDING, JobState.PENDING)
+        assert announcer.uploaded_ids == [first.id, first.id]
+
+
+def test_an_upload_that_loses_the_race_to_a_row_whose_object_is_not_written_yet_writes_it(
+    services, uploader, monkeypatch
+):
+    checked = check_upload(services, "twice.jpg", images.jpeg(color="navy"))
+    look_up, other = services.repository.find_by_sha256, {}
+
+    def seen_just_before_the_other_upload_writes_its_row(digest):
+        if other:
+            return look_up(digest)
+        info = checked.info  # the other request has committed its row and not yet written its object
+        other["row"] = services.repository.insert(
+            NewImage(
+                "uploads/other.jpg",
+                "twice.jpg",
+                info.mime_type,
+                len(checked.data),
+                info.width,
+                info.height,
+                checked.sha256,
+                uploader,
+            )
+        )
+        return None
+
+    monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_writes_its_row)
+    ours = store_upload(services, checked, uploader)
+
+    assert (ours.duplicate, ours.record.id) == (True, other["row"].id)
+    assert services.originals.load("uploads/other.jpg") == checked.data  # the same bytes, written by us

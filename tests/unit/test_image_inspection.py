@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -146,6 +147,15 @@ def test_a_damaged_image_is_refused_with_the_decoders_reason():
         inspect(images.truncated_jpeg())
     assert caught.value.message.startswith("The image is damaged or incomplete (image file is truncated")
     assert caught.value.message.endswith("); export it again and retry.")
+
+
+def test_a_damaged_png_is_refused_with_libvips_reason():
+    # PNG is checked by libvips: the user hears its line naming the PNG loader, not its "unable to call" preamble.
+    with pytest.raises(InvalidImageError) as caught:
+        inspect(images.damaged_png())
+    assert re.fullmatch(
+        r"The image is damaged or incomplete \(vipspng: [^()\n]+\); export it again and retry\.", caught.value.message
+    )
 
 
 def test_one_pixel_over_the_limit_is_refused():

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import io
+from datetime import datetime
 
 import pytest
-from PIL import Image
+from PIL import Image, JpegImagePlugin
+from PIL.TiffImagePlugin import IFDRational
 
 from annotation_core.errors import JobError
 from annotation_core.image_decoding import decode_to_fit
 from annotation_core.photo_facts import read_photo_facts
+from annotation_core.schema import images as images_table
 from lambda_functions.thumbnail_lambda.thumbnailer import Encoded, Renditions, make_renditions
 from tests import images
 from tests.colour_science import P3_D50, delta_e, display_p3_profile, lab
@@ -57,6 +60,31 @@ def test_a_photo_gets_a_grid_image_a_preview_and_a_placeholder_from_one_decode(m
     assert 20 <= len(base64.b64decode(made.placeholder)) <= 25
 
 
+def test_a_12_mp_photo_s_preview_comes_from_the_half_scale_decode(monkeypatch):
+    # The preview needs 1024 px: JPEG's 1/2 scale (2000 px) covers it, so the full 4000 px are never decoded.
+    drafted = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        drafted.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    made = render(images.jpeg((4000, 3000), color=BLUE))
+    assert set(drafted) == {(2000, 1500)}  # (thumbnail() asks again, for the same scale)
+    assert (made.preview.width, made.preview.height) == (1024, 768)
+
+
+def test_webp_is_the_default_format():  # as the benchmarks call it
+    made = make_renditions(images.jpeg((640, 480)), grid_box=(256, 256), preview_size=400)
+    assert (made.grid.content_type, made.preview.content_type, opened(made.grid).format) == (
+        "image/webp",
+        "image/webp",
+        "WEBP",
+    )
+
+
 def test_jpeg_renditions_for_old_clients():
     made = render(images.jpeg((1200, 900), color=RED), image_format="jpeg")
     assert (made.grid.content_type, made.grid.extension, opened(made.grid).format) == ("image/jpeg", "jpg", "JPEG")
@@ -100,6 +128,18 @@ def test_a_display_p3_red_stays_the_same_red_in_srgb(fmt):
         assert "icc_profile" not in opened(rendition).info  # the pixels are sRGB, which needs no tag
 
 
+def test_a_transparent_display_p3_image_keeps_its_red_and_its_transparency():
+    # AVIF is decoded by Pillow: the colour is converted apart from the alpha channel, which is put back.
+    picture = Image.new("RGBA", (800, 400), (*P3_RED, 255))
+    picture.paste((0, 0, 0, 0), (400, 0, 800, 400))
+    buffer = io.BytesIO()
+    picture.save(buffer, "AVIF", quality=95, icc_profile=display_p3_profile())
+    grid = opened(render(buffer.getvalue()).grid).convert("RGBA")
+    assert grid.getpixel((grid.width * 3 // 4, grid.height // 2))[3] == 0
+    red = grid.getpixel((grid.width // 4, grid.height // 2))
+    assert red[3] == 255 and delta_e(lab(P3_RED, P3_D50), lab(red[:3])) < 3
+
+
 def test_renditions_of_a_photo_with_gps_carry_no_metadata_at_all():
     data = images.jpeg((1200, 900), exif=images.photo_exif(gps=True), icc_profile=display_p3_profile())
     assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825), "the original has GPS"
@@ -137,6 +177,104 @@ def test_junk_in_the_exif_is_dropped_not_trusted():
     exif.get_ifd(0x8825)[2] = "north"
     facts = read_photo_facts(exif, keep_location=True)
     assert (facts.camera_make, facts.taken_at, facts.f_number, facts.has_location) == (None, None, None, False)
+
+
+def exif_with(*, main=None, details=None, gps=None) -> Image.Exif:
+    """EXIF holding exactly these tags: the main IFD's, the Exif IFD's (`details`) and the GPS IFD's."""
+    exif = Image.Exif()
+    for tag, value in (main or {}).items():
+        exif[tag] = value
+    for ifd, tags in ((0x8769, details), (0x8825, gps)):
+        for tag, value in (tags or {}).items():
+            exif.get_ifd(ifd)[tag] = value
+    return exif
+
+
+def degrees(d: int, m: int, s_hundredths: int) -> tuple[IFDRational, IFDRational, IFDRational]:
+    return IFDRational(d), IFDRational(m), IFDRational(s_hundredths, 100)
+
+
+def test_the_date_digitized_stands_in_for_a_missing_date_taken_and_padding_is_ignored():
+    facts = read_photo_facts(exif_with(details={0x9004: "2023:12:31 23:59:58\x00 "}), keep_location=False)
+    assert facts.taken_at == datetime(2023, 12, 31, 23, 59, 58)
+    both = exif_with(details={0x9003: "2024:01:02 03:04:05", 0x9004: "2023:12:31 23:59:58"})
+    assert read_photo_facts(both, keep_location=False).taken_at == datetime(2024, 1, 2, 3, 4, 5)
+    # Sub-seconds after the 19 characters of the date are dropped; a number is no date at all.
+    with_fraction = exif_with(details={0x9003: "2024:01:02 03:04:05.123"})
+    assert read_photo_facts(with_fraction, keep_location=False).taken_at == datetime(2024, 1, 2, 3, 4, 5)
+    assert read_photo_facts(exif_with(details={0x9003: 20240102}), keep_location=False).taken_at is None
+
+
+def test_camera_texts_are_cleaned_and_cut_to_their_columns():
+    exif = exif_with(
+        main={0x010F: b"  Canon\x00\x00", 0x0110: "M" * 200},
+        details={0xA434: "EF 50mm\tf/1.8\n" + "L" * 200},
+    )
+    facts = read_photo_facts(exif, keep_location=False)
+    assert facts.camera_make == "Canon"  # bytes as some cameras write them, NULs and spaces dropped
+    assert facts.camera_model == "M" * 128
+    assert facts.lens_model == ("EF 50mmf/1.8" + "L" * 200)[:128]
+    long_make = read_photo_facts(exif_with(main={0x010F: "K" * 100}), keep_location=False).camera_make
+    assert long_make == "K" * 64
+    assert read_photo_facts(exif_with(main={0x0110: 42}), keep_location=False).camera_model is None
+    # Bytes that are not UTF-8 are kept as far as they read, not a reason to fail the job.
+    assert read_photo_facts(exif_with(main={0x010F: b"Ni\xffkon"}), keep_location=False).camera_make == "Ni\ufffdkon"
+
+
+def test_exposure_values_outside_a_camera_s_range_are_dropped():
+    def exposure(value):
+        return read_photo_facts(exif_with(details={0x829A: value}), keep_location=False).exposure_seconds
+
+    assert exposure(IFDRational(1, 8000)) == 1 / 8000
+    assert exposure(IFDRational(999_999)) == 999_999
+    for junk in (IFDRational(0), IFDRational(-1), IFDRational(1_000_000), IFDRational(1, 0), "fast", None):
+        assert exposure(junk) is None, junk
+
+
+def test_iso_is_a_whole_number_and_the_first_of_a_list():
+    def iso(value):
+        return read_photo_facts(exif_with(details={0x8827: value}), keep_location=False).iso
+
+    assert iso(IFDRational(1275, 10)) == 128  # 127.5 rounds to even
+    assert iso(IFDRational(1265, 10)) == 126
+    assert iso((400, 800)) == 400
+    assert iso(()) is None
+    assert iso(0) is None
+
+
+@pytest.mark.parametrize(
+    ("lat_ref", "lon_ref", "signs"),
+    [("N", "E", (1, 1)), ("S", "W", (-1, -1)), (b"S\x00", b"w", (-1, -1)), ("N", None, (1, 1)), (b"\xd3", "E", (1, 1))],
+    ids=["north-east", "south-west", "bytes-and-lower-case", "no-reference", "junk-reference"],
+)
+def test_coordinates_are_signed_by_their_hemisphere(lat_ref, lon_ref, signs):
+    gps = {2: degrees(33, 51, 3540), 4: degrees(151, 12, 3000), 1: lat_ref, 3: lon_ref}
+    facts = read_photo_facts(exif_with(gps={tag: value for tag, value in gps.items() if value}), keep_location=True)
+    assert facts.has_location is True
+    assert facts.latitude == pytest.approx(signs[0] * (33 + 51 / 60 + 35.4 / 3600), abs=1e-9)
+    assert facts.longitude == pytest.approx(signs[1] * (151 + 12 / 60 + 30 / 3600), abs=1e-9)
+
+
+def test_a_location_needs_both_coordinates_each_within_180_degrees():
+    def located(gps):
+        return read_photo_facts(exif_with(gps=gps), keep_location=True)
+
+    only_latitude = located({1: "N", 2: degrees(52, 22, 1080)})
+    assert (only_latitude.has_location, only_latitude.latitude, only_latitude.longitude) == (False, None, None)
+    edge = located({2: degrees(0, 0, 0), 4: degrees(180, 0, 0)})
+    assert (edge.has_location, edge.latitude, edge.longitude) == (True, 0.0, 180.0)
+    beyond = located({2: degrees(10, 0, 0), 4: degrees(180, 0, 1)})
+    assert (beyond.has_location, beyond.longitude) == (False, None)
+    broken = located({2: (IFDRational(10), IFDRational(1, 0), IFDRational(0)), 4: degrees(10, 0, 0)})
+    assert broken.has_location is False and broken.latitude is None
+
+
+def test_the_facts_are_columns_of_the_images_table():
+    facts = read_photo_facts(images.photo_exif(gps=True), keep_location=True)
+    columns = facts.columns()
+    assert set(columns) <= set(images_table.c.keys())
+    assert (columns["camera_make"], columns["iso"], columns["has_location"]) == ("Apple", 64, True)
+    assert columns["latitude"] == facts.latitude
 
 
 # --- input formats -------------------------------------------------------------------------------------

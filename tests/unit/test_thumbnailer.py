@@ -14,8 +14,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+import pyvips
 from PIL import Image, ImageCms, JpegImagePlugin
 
+from annotation_core import vips_decoding
 from annotation_core.errors import JobError
 from annotation_core.image_decoding import decode_to_fit
 from lambda_functions.thumbnail_lambda.thumbnailer import Encoded, encode
@@ -275,6 +277,64 @@ def test_16_bit_png_is_scaled_not_clipped():
     assert is_near(out.getpixel((125, 25)), 255, 2)
 
 
+def test_16_bit_grey_decoded_by_pillow_is_scaled_by_rounding():
+    # PNGs go through libvips; a 16-bit TIFF takes Pillow's path (as any 16-bit file libvips does not decode).
+    levels = [0, 128, 129, 32896, 65535]  # 0.498 rounds down, 0.502 up; 128 and 255 exactly
+    img = Image.new("I;16", (len(levels) * 10, 10), 0)
+    for index, level in enumerate(levels):
+        img.paste(Image.new("I;16", (10, 10), level), (index * 10, 0))
+    out = decode_to_fit(save(img, "TIFF"), (100, 100), 10**8).image
+    assert (out.mode, out.size) == ("L", (50, 10))
+    assert [out.getpixel((index * 10 + 5, 5)) for index in range(len(levels))] == [round(v / 257) for v in levels]
+
+
+def test_1_bit_image_is_resized_in_grey_not_in_black_and_white():
+    img = Image.new("1", (400, 200), 0)
+    for x in range(0, 400, 2):  # one-pixel stripes: shrunk by 4 they average to mid-grey
+        img.paste(1, (x, 0, x + 1, 200))
+    out = decode_to_fit(save(img, "TIFF"), (100, 100), 10**8).image
+    assert (out.mode, out.size) == ("L", (100, 50))
+    assert is_near(out.getpixel((50, 25)), 128, 8)
+
+
+def test_a_gif_with_a_transparent_colour_is_flattened_onto_white_or_kept_transparent():
+    img = Image.new("P", (200, 100), 0)
+    img.putpalette([*RED, *BLUE] + [0] * 762)
+    img.paste(1, (100, 0, 200, 100))  # the right half is the transparent colour (blue underneath)
+    data = save(img, "GIF", transparency=1)
+    flat = decode_to_fit(data, (100, 100), 10**8).image
+    assert flat.mode == "RGB"
+    assert is_near(flat.getpixel((25, 25)), RED) and is_near(flat.getpixel((75, 25)), (255, 255, 255), 8)
+    kept = decode_to_fit(data, (100, 100), 10**8, keep_alpha=True).image
+    assert kept.mode == "RGBA" and kept.getpixel((75, 25))[3] == 0 and kept.getpixel((25, 25))[3] == 255
+    opaque = decode_to_fit(save(img, "GIF"), (100, 100), 10**8, keep_alpha=True).image
+    assert opaque.mode == "RGB", "no alpha channel where nothing is transparent"
+
+
+def test_the_smallest_box_is_one_pixel():
+    data = save(Image.new("RGB", (40, 20), RED), "JPEG")
+    assert decode_to_fit(data, (1, 1), 10**8).image.size == (1, 1)
+    assert decode_to_fit(data, (1, 50), 10**8).image.size == (1, 1)
+    assert decode_to_fit(data, (50, 1), 10**8).image.size == (2, 1)
+    with pytest.raises(ValueError, match=r"box must be at least 1x1, got \(50, 0\)"):
+        decode_to_fit(data, (50, 0), 10**8)
+
+
+def test_16_bit_samples_libvips_hands_back_are_scaled_by_rounding():
+    # libvips' thumbnail gives 8-bit samples for every 16-bit PNG we could make; should a libvips version hand
+    # back 16-bit ones, they are scaled as Pillow's path scales them (v / 257, rounded), not clipped or misread.
+    levels = [0, 128, 129, 32896, 65535]  # 0.498 rounds down, 0.502 up; 128 and 255 exactly
+    row = pyvips.Image.new_from_array([levels]).cast("ushort")
+    for bands, mode in ((1, "L"), (2, "LA"), (3, "RGB"), (4, "RGBA")):
+        image = row.bandjoin([row] * (bands - 1)) if bands > 1 else row
+        out = vips_decoding._to_pillow(image)
+        assert (out.mode, out.size) == (mode, (5, 1))
+        expected = [round(level / 257) for level in levels]
+        assert [out.getpixel((x, 0)) for x in range(5)] == [
+            value if bands == 1 else (value,) * bands for value in expected
+        ]
+
+
 def test_animated_gif_uses_first_frame():
     frames = [Image.new("RGB", (200, 100), colour) for colour in (RED, GREEN, BLUE)]
     data = save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -310,10 +370,12 @@ def test_truncated_png_and_webp_raise_actionable_job_errors(fmt):
         make_thumbnail(data[: len(data) * 3 // 4], (100, 100))
 
 
-def test_a_png_with_a_damaged_row_raises_a_job_error():
+def test_a_png_with_a_damaged_row_raises_a_job_error_with_libvips_reason():
     data = bytearray(save(Image.effect_noise((400, 300), 60).convert("RGB"), "PNG"))
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeros in the middle of the compressed rows
-    with pytest.raises(JobError, match="upload it again"):
+    # The reason is libvips' own line, naming its PNG loader, without its "unable to call ..." preamble.
+    reason = r"\(vipspng: [^()\n]+\)"
+    with pytest.raises(JobError, match=rf"^The original could not be decoded as an image {reason}; upload it again\.$"):
         make_thumbnail(bytes(data), (100, 100))
 
 
@@ -327,8 +389,9 @@ def test_non_images_raise_job_error(data):
 
 def test_pixel_bomb_header_raises_job_error():
     # 30000x30000 is beyond Pillow's own hard limit, so Image.open refuses it before we see it.
-    with pytest.raises(JobError, match="more pixels than we can process"):
+    with pytest.raises(JobError) as caught:
         make_thumbnail(png_claiming_size(30_000, 30_000), (100, 100))
+    assert caught.value.message == "The original has more pixels than we can process; upload a smaller image."
 
 
 def test_image_over_max_pixels_raises_job_error_without_warning_escaping():
