@@ -3,9 +3,12 @@ its worker and the fake Gemini: a model never overwrites what a person wrote."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 
+from annotation_core.caption_backfill import count_stale_captions, current_provenance, stale_captions
 from annotation_core.records import Job
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
@@ -195,6 +198,51 @@ def test_backfill_stops_at_its_limit_and_a_second_run_does_the_rest(app, service
     assert runner.invoke(args=["captions", "backfill", "--dry-run"]).output.startswith("0 images")
     assert [services.repository.get(image_id).caption_language for image_id in ids] == ["en"] * 3
     assert len(fake_gemini.requests) == 6, "each image captioned once more, none twice"
+
+
+def stale_now(services) -> tuple[int, list[int]]:
+    """What a backfill would count, and pick (no limit that matters), under the current settings."""
+    current = current_provenance(services.settings)
+    return count_stale_captions(services.repository, current), stale_captions(
+        services.repository, current, limit=100, skip=set()
+    )
+
+
+def test_the_provenance_a_backfill_compares_follows_the_chosen_provider(services):
+    openai = dataclasses.replace(services.settings, caption_provider="openai", openai_model="llava")
+    assert current_provenance(openai)["caption_provider"] == "openai"
+    assert current_provenance(openai)["caption_model"] == "llava"
+    assert current_provenance(services.settings)["caption_model"] == services.settings.gemini_model_name
+
+
+def test_backfill_picks_captions_written_before_provenance_was_recorded_and_failed_ones(services, worker, fake_gemini):
+    fresh, legacy, failed = (captioned(worker, fake_gemini, f"{name}.jpg") for name in ("fresh", "legacy", "failed"))
+    assert stale_now(services) == (0, [])
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == legacy).values(caption_prompt_version=None))
+        conn.execute(sa.update(table).where(table.c.id == failed).values(caption_status="failed"))
+
+    assert stale_now(services) == (2, [failed, legacy])
+
+
+def test_backfill_picks_the_newest_first_up_to_its_limit_past_the_ones_it_started(services, worker, fake_gemini):
+    ids = [captioned(worker, fake_gemini, f"{n}.jpg") for n in range(4)]
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(table).values(caption_language="fr"))
+    current = current_provenance(services.settings)
+
+    assert stale_captions(services.repository, current, limit=2, skip=set()) == [ids[3], ids[2]]
+    assert stale_captions(services.repository, current, limit=2, skip={ids[3]}) == [ids[2], ids[1]]
+
+
+def test_backfill_leaves_a_caption_being_written_right_now(services, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(table).values(caption_language="fr"))
+    services.repository.requeue(image_id, Job.CAPTION, 90)
+    assert services.repository.claim(image_id, Job.CAPTION, 90) is not None  # a worker is on it now
+
+    assert stale_captions(services.repository, current_provenance(services.settings), limit=10, skip=set()) == []
 
 
 def test_json_errors_of_the_caption_routes(client):
