@@ -74,30 +74,70 @@ def test_null_goes_back_to_the_model_s_answer(client, worker, fake_gemini):
 
 
 @pytest.mark.parametrize(
-    ("body", "phrase"),
+    ("body", "message"),
     [
-        ({}, "JSON object"),
-        ([], "JSON object"),
-        ({"caption": "x", "filename": "evil.jpg"}, "cannot be edited: filename"),
-        ({"caption": "   "}, "caption must be text"),
-        ({"caption": 5}, "caption must be text"),
-        ({"caption": "x" * 2001}, "at most 2000"),
-        ({"alt_text": "y" * 126}, "at most 125"),
-        ({"tags": "dog, cat"}, "tags must be a list"),
-        ({"tags": [f"t{n}" for n in range(11)]}, "At most 10 tags"),
-        ({"tags": ["z" * 61]}, "at most 60"),
+        ({}, "Send a JSON object with any of caption, alt_text, tags (null: the model's)."),
+        ([], "Send a JSON object with any of caption, alt_text, tags (null: the model's)."),
+        (
+            {"caption": "x", "filename": "evil.jpg", "status": "completed"},
+            "These fields cannot be edited: filename, status; send caption, alt_text, tags.",
+        ),
+        ({"caption": "   "}, "caption must be text (or null to use the model's)."),
+        ({"caption": 5}, "caption must be text (or null to use the model's)."),
+        ({"alt_text": ["A", "dog"]}, "alt_text must be text (or null to use the model's)."),
+        ({"caption": "x" * 2001}, "caption is 2001 characters; at most 2000 fit."),
+        ({"alt_text": "y" * 126}, "alt_text is 126 characters; at most 125 fit."),
+        ({"tags": "dog, cat"}, "tags must be a list of words or short phrases (or null to use the model's)."),
+        ({"tags": [f"t{n}" for n in range(11)]}, "At most 10 tags; 11 were sent."),
+        ({"tags": ["z" * 61]}, "Each tag may be at most 60 characters."),
     ],
     ids=lambda value: str(value)[:30],
 )
-def test_edits_that_cannot_be_stored_are_refused_and_change_nothing(client, worker, fake_gemini, body, phrase):
+def test_edits_that_cannot_be_stored_are_refused_and_change_nothing(client, worker, fake_gemini, body, message):
     image_id = captioned(worker, fake_gemini)
     before = document(client, image_id)
 
     response = patch(client, image_id, body)
 
     assert response.status_code == 400
-    assert phrase in response.get_json()["error"]
+    assert response.get_json()["error"] == message
     assert document(client, image_id) == before
+
+
+def test_edits_at_each_limit_are_stored(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    edit = {"caption": "c" * 2000, "alt_text": "a" * 125, "tags": [f"tag{n}" for n in range(9)] + ["t" * 60]}
+
+    response = patch(client, image_id, edit)
+
+    assert response.status_code == 200, response.get_json()
+    image = response.get_json()
+    assert (image["caption"], image["alt_text"], image["tags"]) == (edit["caption"], edit["alt_text"], edit["tags"])
+
+
+def test_alt_text_is_kept_on_one_line_and_a_caption_keeps_its_lines(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    # 129 characters as typed, 125 once its runs of spaces and its line break are single spaces: it fits
+    alt = "Rex,  our terrier,\n   after his bath " + "x" * 92
+
+    image = patch(client, image_id, {"caption": "  Rex after his bath.\n\nHe hated it.  ", "alt_text": alt}).get_json()
+
+    assert image["alt_text"] == "Rex, our terrier, after his bath " + "x" * 92
+    assert image["caption"] == "Rex after his bath.\n\nHe hated it."
+
+
+def test_an_image_in_the_trash_cannot_be_edited(client, services, worker, fake_gemini):
+    from annotation_core.caption_edits import save_edit
+    from annotation_core.errors import ImageNotFoundError
+    from annotation_core.trash import move_to_trash
+
+    image_id = captioned(worker, fake_gemini)
+    assert move_to_trash(services, [image_id]) == [image_id]
+
+    with pytest.raises(ImageNotFoundError, match=f"^No image has id {image_id}\\.$"):
+        save_edit(services.repository, image_id, {"caption": "Edited in the trash."})
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(table.c.edited_caption).where(table.c.id == image_id)).scalar_one() is None
 
 
 def test_editing_an_unknown_image_is_404(client):
