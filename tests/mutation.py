@@ -50,6 +50,10 @@ EXTRA_TESTS = {
     ],
     "annotation_core/vips_decoding.py": ["tests/unit/test_renditions.py", "tests/unit/test_image_inspection.py"],
     "lambda_functions/annotation_lambda/caption_rendition.py": ["tests/integration/test_captioning.py"],
+    "lambda_functions/annotation_lambda/providers.py": [
+        "tests/integration/test_captioning.py",
+        "tests/integration/test_caption_providers.py",
+    ],
     "lambda_functions/thumbnail_lambda/placeholder.py": [
         "tests/unit/test_renditions.py",
         "tests/unit/test_thumbnailer.py",

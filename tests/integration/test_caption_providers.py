@@ -176,9 +176,17 @@ def test_the_deadline_shortens_the_request(setup):
 
 
 def test_no_time_left_asks_nothing_and_retries_later(setup):
-    with pytest.raises(RetryLaterError, match="Not enough time"):
+    with pytest.raises(RetryLaterError) as caught:
         setup.make().describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later(1))
+    assert caught.value.message == (
+        "Not enough time was left in this attempt to ask the caption model; it will be retried."
+    )
     assert setup.fake.requests == []
+
+
+def test_a_request_may_be_given_the_two_second_minimum(setup):
+    reply = setup.make(timeout_seconds=2).describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later(30))
+    assert '"caption"' in reply.text and len(setup.fake.requests) == 1
 
 
 def test_an_unreachable_server_is_retried_later(setup):

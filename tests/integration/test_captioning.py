@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from annotation_core.caption_request import prompt_version
-from annotation_core.errors import JobError, ProviderNotConfiguredError
+from annotation_core.errors import JobError, ProviderNotConfiguredError, RetryLaterError
 from annotation_core.lifecycle import JobInput
 from annotation_core.records import decode_tags
 from annotation_core.settings import Settings
@@ -135,6 +135,35 @@ def test_the_openai_provider_writes_the_same_fields(fake_openai):
     assert (columns["caption_input_tokens"], columns["caption_output_tokens"]) == (310, 42)
     [(mime_type, _sent)] = fake_openai.requests[0].images
     assert mime_type == "image/jpeg"
+
+
+def test_the_openai_settings_reach_the_provider(fake_openai):
+    fake_openai.api_key = "sk-test"
+    fake_openai.delay_seconds = 4.0
+    settings = Settings(
+        caption_provider="openai",
+        openai_base_url=fake_openai.base_url,
+        openai_api_key="sk-test",
+        openai_model="llava",
+        openai_timeout_seconds=2,
+    )
+    with pytest.raises(RetryLaterError, match="did not answer within 2 s; .*OPENAI_TIMEOUT_SECONDS"):
+        run(settings, images.jpeg())
+    [request] = fake_openai.requests
+    assert (request.headers["authorization"], request.model) == ("Bearer sk-test", "llava")
+
+
+def test_the_gemini_timeout_setting_reaches_the_provider(fake_gemini, gemini):
+    fake_gemini.delay_seconds = 4.0
+    with pytest.raises(RetryLaterError, match="did not answer within 2 s; .*GEMINI_TIMEOUT_SECONDS"):
+        run(dataclasses.replace(gemini, gemini_timeout_seconds=2), images.jpeg())
+
+
+def test_a_gemini_provider_made_without_a_key_asks_nothing(fake_gemini, gemini):
+    provider = provider_for(dataclasses.replace(gemini, gemini_api_key=None))
+    with pytest.raises(ProviderNotConfiguredError, match="GEMINI_API_KEY"):
+        provider.describe(b"", "Describe it.", {}, time.monotonic() + 20)
+    assert fake_gemini.requests == []
 
 
 def test_an_openai_answer_in_a_code_fence_is_read(fake_openai):
