@@ -86,6 +86,16 @@ def test_a_12_megapixel_photo_costs_a_few_hundred_kilobytes(fake_gemini, gemini)
     assert len(sent) < 400_000 < len(original), (len(sent), len(original))  # the ratio is a `make bench` figure
 
 
+def test_the_rendition_is_a_quality_85_jpeg(fake_gemini, gemini):
+    """Quality 85: small enough to send, with no blocking a model could mistake for the photo's own texture."""
+    run(gemini, images.noisy_jpeg((1600, 1200)))
+    [(_mime, sent)] = fake_gemini.requests[0].images
+    reference = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(reference, "JPEG", quality=85)
+    with Image.open(io.BytesIO(sent)) as shown, Image.open(reference) as expected:
+        assert shown.quantization == expected.quantization
+
+
 def test_the_structured_answer_and_its_provenance_are_recorded(fake_gemini, gemini):
     fake_gemini.caption = "Two bicycles lean against a blue wall."
     fake_gemini.alt_text = "Image of two bicycles against a blue wall"
