@@ -224,6 +224,160 @@ def test_gemini_reads_retry_info_and_the_invalid_key_answer():
         provider.close()
 
 
+@pytest.fixture
+def gemini() -> Iterator[tuple[FakeGemini, GeminiProvider]]:
+    with FakeGemini() as fake:
+        provider = GeminiProvider(api_key=KEY, model=MODEL, base_url=fake.base_url)
+        yield fake, provider
+        provider.close()
+
+
+def gemini_refusal(provider: GeminiProvider) -> CaptionProviderError:
+    with pytest.raises(CaptionProviderError) as caught:
+        provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message", "retry_after"),
+    [
+        (
+            429,
+            None,
+            "Gemini is rate-limiting requests (429 RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check "
+            "quota).); waiting as it asks.",
+            0.3,
+        ),
+        (408, None, "Gemini is unavailable (408 DEADLINE_EXCEEDED: Request timed out.).", None),
+        (500, {"error": {"code": 500, "message": "boom"}}, "Gemini is unavailable (500 ERROR: boom).", None),
+    ],
+    ids=["rate-limited", "timed-out", "no-status"],
+)
+def test_gemini_s_transient_answers_are_retried_later_saying_what_it_answered(
+    gemini, status, body, message, retry_after
+):
+    fake, provider = gemini
+    fake.respond_with(status, body)
+    with pytest.raises(RetryLaterError) as caught:
+        provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    assert (caught.value.message, caught.value.retry_after) == (message, retry_after)
+
+
+def test_gemini_unavailable_waits_as_its_retry_after_header_asks(gemini):
+    fake, provider = gemini
+    fake.respond_with(503, headers={"retry-after": "60"})
+    with pytest.raises(RetryLaterError) as caught:
+        provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    assert caught.value.retry_after == 60.0 and caught.value.throttled is False
+
+
+@pytest.mark.parametrize(
+    ("status", "setting"),
+    [
+        (403, "check GEMINI_API_KEY"),
+        (401, "check GEMINI_API_KEY"),
+        (400, "check GEMINI_API_KEY, GEMINI_MODEL_NAME and the image"),
+    ],
+)
+def test_gemini_s_refusals_name_what_to_check(gemini, status, setting):
+    fake, provider = gemini
+    body = FakeGemini.error_body(status)
+    fake.respond_with(status, body)
+    error = body["error"]
+    assert gemini_refusal(provider).message == (
+        f"Gemini refused the request ({status} {error['status']}: {error['message']}): {setting}"
+    )
+
+
+def test_gemini_s_unknown_model_is_named_in_the_refusal(gemini):
+    fake, provider = gemini
+    fake.models = {"some-other-model"}
+    assert gemini_refusal(provider).message == (
+        f"Gemini model {MODEL!r} not found (404 NOT_FOUND: models/{MODEL} is not found for API version v1beta, "
+        "or is not supported for generateContent.): check GEMINI_MODEL_NAME"
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "details"),
+    [
+        ("API key not valid. Please pass a valid API key.", []),
+        ("Request contains an invalid argument.", [{"@type": "google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]),
+    ],
+    ids=["by-its-message", "by-its-reason"],
+)
+def test_gemini_s_invalid_key_answer_is_recognised_by_its_message_or_its_reason(gemini, message, details):
+    fake, provider = gemini
+    fake.respond_with(
+        400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": details}}
+    )
+    assert gemini_refusal(provider).message.endswith("): check GEMINI_API_KEY")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            {"promptFeedback": {"blockReason": "SAFETY", "blockReasonMessage": "The prompt was blocked."}},
+            "prompt blocked: SAFETY, The prompt was blocked.; try another image or GEMINI_PROMPT",
+        ),
+        ({"promptFeedback": {"blockReason": "OTHER"}}, "prompt blocked: OTHER; try another image or GEMINI_PROMPT"),
+        ({"candidates": []}, "empty answer; retry later or try another image"),
+        (
+            FakeGemini.blocked_body("SAFETY"),
+            "blocked by its safety filters, finish reason SAFETY; it will not caption this image",
+        ),
+        (
+            FakeGemini.success_body("", finish_reason="MAX_TOKENS"),
+            "finish reason MAX_TOKENS; try another image or GEMINI_PROMPT",
+        ),
+    ],
+    ids=["prompt-blocked", "prompt-blocked-bare", "no-candidates", "safety", "max-tokens"],
+)
+def test_gemini_s_answer_without_a_caption_says_why(gemini, body, reason):
+    fake, provider = gemini
+    fake.respond_with(200, body)
+    assert gemini_refusal(provider).message == f"Gemini returned no caption ({reason})"
+
+
+def test_gemini_s_answer_without_usage_has_no_token_counts(gemini):
+    fake, provider = gemini
+    body = FakeGemini.success_body('{"caption": "A cat."}')
+    del body["usageMetadata"]
+    fake.respond_with(200, body)
+    reply = provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    assert (reply.text, reply.input_tokens, reply.output_tokens) == ('{"caption": "A cat."}', None, None)
+
+
+def test_an_unreachable_gemini_is_named_with_the_error(monkeypatch):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(RetryLaterError) as caught:
+        GeminiProvider(api_key=KEY, model=MODEL, base_url=closed).describe(
+            jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5
+        )
+    assert caught.value.message.startswith(f"Could not reach {closed} (ConnectError: ")
+    assert caught.value.message.endswith("); check the network and GEMINI_BASE_URL if this keeps happening.")
+
+
+def test_gemini_s_vertex_ai_switch_in_the_environment_does_not_divert_it(gemini, monkeypatch):
+    """GOOGLE_GENAI_USE_VERTEXAI would make the SDK call Vertex AI's paths, which a Gemini API key cannot use."""
+    fake, provider = gemini
+    monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
+    provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    assert [request.model for request in fake.requests] == [MODEL]
+
+
+def test_closing_a_provider_that_never_asked_or_twice_is_fine(setup):
+    provider = setup.make()
+    provider.close()
+    provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, setup.later())
+    provider.close()
+    provider.close()
+    assert len(setup.fake.requests) == 1
+
+
 # --- the fakes are as strict as the services they stand for ---
 
 
