@@ -369,6 +369,134 @@ def test_gemini_s_vertex_ai_switch_in_the_environment_does_not_divert_it(gemini,
     assert [request.model for request in fake.requests] == [MODEL]
 
 
+@pytest.fixture
+def openai_server() -> Iterator[tuple[FakeOpenAI, OpenAICompatibleProvider]]:
+    with FakeOpenAI() as fake:
+        provider = OpenAICompatibleProvider(base_url=fake.base_url, api_key=KEY, model=MODEL)
+        yield fake, provider
+        provider.close()
+
+
+def openai_error(provider: OpenAICompatibleProvider, kind: type[Exception]) -> Any:
+    with pytest.raises(kind) as caught:
+        provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "says"),
+    [
+        (
+            429,
+            None,
+            "is rate-limiting requests (429: Rate limit reached for requests. Please try again in 1s.); "
+            "waiting as it asks.",
+        ),
+        (408, {"error": {"message": "Request timed out."}}, "is unavailable (408: Request timed out.)."),
+        (409, {"error": {"message": "Conflict."}}, "is unavailable (409: Conflict.)."),
+        (500, {"message": "a flat error body"}, "is unavailable (500: a flat error body)."),
+        (502, "<html>Bad gateway</html>", "is unavailable (502: Error code: 502)."),
+    ],
+    ids=["rate-limited", "timed-out", "conflict", "flat-body", "html-body"],
+)
+def test_openai_transient_answers_are_retried_later_saying_what_it_answered(openai_server, status, body, says):
+    fake, provider = openai_server
+    fake.respond_with(status, body)
+    error = openai_error(provider, RetryLaterError)
+    assert (error.message, error.throttled) == (f"{fake.base_url} {says}", status == 429)
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [({"retry-after-ms": "1500", "retry-after": "9"}, 1.5), ({"retry-after": "7"}, 7.0), ({}, None)],
+    ids=["milliseconds-first", "seconds", "none"],
+)
+def test_openai_waits_as_its_retry_after_headers_ask(openai_server, headers, wait):
+    fake, provider = openai_server
+    fake.respond_with(503, headers=headers)
+    assert openai_error(provider, RetryLaterError).retry_after == wait
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (401, "refused the key (401: Incorrect API key provided.): check OPENAI_API_KEY"),
+        (403, "refused the key (403: Error.): check OPENAI_API_KEY"),
+        (
+            404,
+            f"has no model {MODEL!r} (404: The model does not exist or you do not have access to it.): "
+            "check OPENAI_MODEL (and pull it, for Ollama)",
+        ),
+        (
+            400,
+            "refused the request (400: Invalid request.): check OPENAI_MODEL (it must see images) and OPENAI_BASE_URL",
+        ),
+        (422, "refused the request (422: Error.): check OPENAI_MODEL (it must see images) and OPENAI_BASE_URL"),
+    ],
+)
+def test_openai_refusals_name_what_to_check(openai_server, status, says):
+    fake, provider = openai_server
+    fake.respond_with(status)
+    assert openai_error(provider, CaptionProviderError).message == f"{fake.base_url} {says}"
+
+
+@pytest.mark.parametrize(
+    ("completion", "message"),
+    [
+        ({**FakeOpenAI.completion("{}"), "choices": []}, "{server} returned no choices; check OPENAI_MODEL"),
+        (
+            FakeOpenAI.completion(None, finish_reason="content_filter"),
+            "The model refused to caption this image (its content filter stopped the answer); it will not be retried",
+        ),
+        (
+            FakeOpenAI.completion(None, refusal="I can't describe people."),
+            "The model refused to caption this image (I can't describe people.); it will not be retried",
+        ),
+    ],
+    ids=["no-choices", "content-filter", "refusal"],
+)
+def test_openai_answers_without_a_caption_fail_for_good_saying_why(openai_server, completion, message):
+    fake, provider = openai_server
+    fake.respond_with(200, completion)
+    assert openai_error(provider, CaptionProviderError).message == message.format(server=fake.base_url)
+
+
+def test_openai_answer_without_usage_or_content_is_read_as_it_is(openai_server):
+    fake, provider = openai_server
+    bare = FakeOpenAI.completion('  {"caption": "A cat."}\n')
+    del bare["usage"]
+    fake.respond_with(200, bare)
+    fake.respond_with(200, FakeOpenAI.completion(None))
+    first = provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    second = provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    assert (first.text, first.input_tokens, first.output_tokens) == ('{"caption": "A cat."}', None, None)
+    assert (second.text, second.input_tokens, second.output_tokens) == ("", 310, 42)
+
+
+def test_openai_timeouts_and_unreachable_servers_are_named(openai_server):
+    fake, provider = openai_server
+    fake.delay_seconds = 5.0
+    slow = OpenAICompatibleProvider(base_url=fake.base_url, api_key=KEY, model=MODEL, timeout_seconds=2)
+    try:
+        assert openai_error(slow, RetryLaterError).message == (
+            f"{fake.base_url} did not answer within 2 s; if this keeps happening, raise OPENAI_TIMEOUT_SECONDS "
+            "(and JOB_LEASE_SECONDS for a slow local model)."
+        )
+    finally:
+        slow.close()
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    unreachable = OpenAICompatibleProvider(base_url=closed, api_key=KEY, model=MODEL)
+    try:
+        assert openai_error(unreachable, RetryLaterError).message == (
+            f"Could not reach {closed} (Connection error.); check that it runs and OPENAI_BASE_URL if this keeps "
+            "happening."
+        )
+    finally:
+        unreachable.close()
+
+
 def test_closing_a_provider_that_never_asked_or_twice_is_fine(setup):
     provider = setup.make()
     provider.close()
