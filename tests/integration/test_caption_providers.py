@@ -552,6 +552,14 @@ def test_the_fake_openai_refuses_what_openai_refuses():
         with pytest.raises(openai.BadRequestError, match="unsupported image"):
             client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [image]}])
         loose = {"type": "object", "properties": {"caption": {"type": "string"}}}
+        with pytest.raises(openai.BadRequestError, match="Invalid value: 'USER'"):
+            client.chat.completions.create(model=MODEL, messages=[{"role": "USER", "content": "hi"}])
+        with pytest.raises(openai.BadRequestError, match="json_schema.name"):
+            client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "hi"}],
+                response_format={"type": "json_schema", "json_schema": {"schema": CAPTION_SCHEMA, "strict": True}},
+            )
         with pytest.raises(openai.BadRequestError, match="additionalProperties"):
             client.chat.completions.create(
                 model=MODEL,
