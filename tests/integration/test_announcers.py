@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from annotation_core.announcers import EventBridgeAnnouncer, LocalAnnouncer
+from annotation_core.announcers import EventBridgeAnnouncer, InProcessAnnouncer, LocalAnnouncer
 from annotation_core.errors import PublishError
 from annotation_core.events import JOB_SOURCE, JobDue, ObjectCreated, parse_job_targets
 from annotation_core.local_channel import PORT_FILE, JobListener, WorkerLock
@@ -151,6 +151,36 @@ def test_a_failed_entry_raises_publish_error():
     assert {entry["EventBusName"] for entry in client.entries} == {"image-bus"}
 
 
+class AnsweringEvents:
+    """An EventBridge client whose PutEvents gives the answers it is told, entry by entry."""
+
+    def __init__(self, answers: list[dict]):
+        self.answers = answers
+
+    def put_events(self, Entries):  # noqa: N803 - boto3's argument name
+        failed = sum(1 for answer in self.answers if "ErrorCode" in answer)
+        return {"FailedEntryCount": failed, "Entries": self.answers}
+
+
+@pytest.mark.parametrize(
+    ("answers", "reason"),
+    [
+        (
+            [{"EventId": "ok"}, {"ErrorCode": "InternalFailure"}, {"ErrorCode": "ThrottlingException"}],
+            "InternalFailure",
+        ),
+        ([{"ErrorCode": ""}, {"EventId": "ok"}, {"EventId": "ok"}], "unknown error"),
+    ],
+    ids=["code-of-the-first-failed", "nothing-said"],
+)
+def test_a_refusal_names_the_first_failed_entry_s_reason(answers, reason):
+    client = AnsweringEvents(answers)
+    with pytest.raises(PublishError) as caught:
+        EventBridgeAnnouncer("image-bus", BUCKET, client).due([(1, Job.CAPTION), (2, Job.CAPTION), (3, Job.CAPTION)])
+    failed = sum(1 for answer in answers if "ErrorCode" in answer)
+    assert caught.value.message == f"EventBridge refused {failed} of 3 job events: {reason}."
+
+
 def test_an_api_error_raises_publish_error_naming_the_bus(rules_to_queues):
     events, _sqs, _queues = rules_to_queues
     with pytest.raises(PublishError, match="'no-such-bus'") as caught:
@@ -204,6 +234,17 @@ def test_without_a_worker_jobs_wait_and_the_log_says_so(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="annotation_core.announcers"):
         LocalAnnouncer(tmp_path).uploaded(1)
     assert "no local worker is running: 2 jobs wait" in caplog.text
+
+
+def test_the_in_process_announcer_queues_both_jobs_of_an_upload_and_each_due_job():
+    queued = []
+    announcer = InProcessAnnouncer(lambda image_id, job: queued.append((image_id, job)))
+
+    announcer.uploaded(4)
+    announcer.due([(5, "caption"), (6, Job.THUMBNAIL)])  # a job's name, as a datagram or an event carries it
+
+    assert queued == [(4, Job.THUMBNAIL), (4, Job.CAPTION), (5, Job.CAPTION), (6, Job.THUMBNAIL)]
+    assert all(type(job) is Job for _image_id, job in queued)
 
 
 def test_the_worker_lock_admits_one_holder_per_data_dir(tmp_path):
