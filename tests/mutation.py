@@ -58,6 +58,12 @@ EXTRA_TESTS = {
         "tests/unit/test_renditions.py",
         "tests/unit/test_thumbnailer.py",
     ],
+    # with tests/integration/test_image_actions.py; the web routes' own tests would rerun the whole web app per mutant
+    "annotation_core/image_actions.py": [
+        "tests/integration/test_aws_web_tier.py",
+        "tests/integration/test_event_delivery.py",
+        "tests/integration/test_local_worker.py",
+    ],
     "annotation_core/lifecycle.py": ["tests/integration/test_lambda_handlers.py"],
     "annotation_core/events.py": ["tests/integration/test_lambda_handlers.py"],
     "annotation_core/job_store.py": ["tests/integration/test_repository.py", "tests/integration/test_lifecycle.py"],
