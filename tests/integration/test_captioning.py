@@ -4,6 +4,7 @@ small JPEG, whatever the upload was), the structured answer it must give, and th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import time
@@ -11,12 +12,16 @@ import time
 import pytest
 from PIL import Image
 
+from annotation_core.bootstrap import bootstrap
 from annotation_core.caption_request import prompt_version
 from annotation_core.errors import JobError, ProviderNotConfiguredError, RetryLaterError
-from annotation_core.lifecycle import JobInput
-from annotation_core.records import decode_tags
+from annotation_core.events import JobDue
+from annotation_core.job_store import utcnow
+from annotation_core.lifecycle import JobInput, lease_deadline
+from annotation_core.records import Job, decode_tags
 from annotation_core.settings import Settings
-from lambda_functions.annotation_lambda.lambda_function import write_caption
+from annotation_core.uploads import check_upload, store_upload
+from lambda_functions.annotation_lambda.lambda_function import wake_captions_waiting_for_a_provider, write_caption
 from lambda_functions.annotation_lambda.providers import provider_for
 from tests import images
 from tests.fake_gemini import FakeGemini
@@ -113,6 +118,28 @@ def test_the_structured_answer_and_its_provenance_are_recorded(fake_gemini, gemi
     assert columns["caption_language"] == "en"
     assert columns["caption_input_tokens"] == 264 and columns["caption_output_tokens"] > 0
     assert columns["caption_latency_ms"] >= 0 and columns["captioned_at"] is not None
+
+
+def test_the_latency_recorded_is_the_time_the_model_took(fake_gemini, gemini):
+    fake_gemini.delay_seconds = 0.3
+    started = time.monotonic()
+    latency_ms = run(gemini, images.jpeg()).columns["caption_latency_ms"]
+    took_ms = (time.monotonic() - started) * 1000
+    assert 300 <= latency_ms <= took_ms + 1
+
+
+def test_captions_waiting_for_a_provider_are_due_once_one_is_configured(tmp_path, engine, fake_gemini):
+    keyless = bootstrap(Settings(data_dir=str(tmp_path / "data")), engine=engine)
+    image_id = store_upload(keyless, check_upload(keyless, "a.jpg", images.jpeg())).record.id
+    work = functools.partial(write_caption, provider=provider_for(keyless.settings), settings=keyless.settings)
+    assert keyless.runner().run(JobDue(image_id, Job.CAPTION), Job.CAPTION, work, lease_deadline(90)) == "waiting"
+    assert wake_captions_waiting_for_a_provider(keyless) == 0, "still no provider: nothing to wake"
+    assert keyless.repository.get(image_id).caption_next_attempt_at > utcnow()
+
+    keyed = bootstrap(dataclasses.replace(keyless.settings, gemini_api_key="key"), engine=engine)
+    assert wake_captions_waiting_for_a_provider(keyed) == 1
+    assert keyed.repository.get(image_id).caption_next_attempt_at <= utcnow()
+    assert wake_captions_waiting_for_a_provider(keyed) == 1, "due, but still waiting until a worker runs it"
 
 
 def test_the_language_setting_reaches_the_prompt(fake_gemini, gemini):
