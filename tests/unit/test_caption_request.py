@@ -56,6 +56,11 @@ def test_alt_text_of_exactly_125_characters_is_kept_whole():
     assert parse_reply(reply(alt_text=alt)).alt_text == alt
 
 
+def test_a_cut_alt_text_keeps_every_whole_word_that_fits_before_the_ellipsis():
+    alt = "Twelve" + " windmill" * 30  # words end at the 123rd character; the next one would pass 125
+    assert parse_reply(reply(alt_text=alt)).alt_text == alt[:123] + "…"
+
+
 def test_a_cut_alt_text_ends_on_a_whole_word_without_trailing_punctuation():
     board = "Departure board listing flights to " + ", ".join(["LAX"] * 40)
     alt = parse_reply(reply(alt_text=board)).alt_text
