@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from annotation_core import image_actions
 from annotation_core.bootstrap import Services, bootstrap
 from annotation_core.errors import ConfigurationError, ImageNotFoundError
 from annotation_core.image_actions import JobBusyError, regenerate_caption, regenerate_captions, retry_failed
@@ -86,6 +87,16 @@ def test_retry_failed_of_everything_or_of_one_member_s_images(services, announce
     assert sorted(retry_failed(services)) == [(hers, Job.CAPTION), (his, Job.CAPTION)]
     assert retry_failed(services) == []
     assert len(announced.due_jobs) == 3
+
+
+def test_retry_all_takes_the_newest_failed_jobs_up_to_its_limit_and_again_for_more(services, announced, monkeypatch):
+    monkeypatch.setattr(image_actions, "RETRY_ALL_LIMIT", 2)  # 1000 in use: as many failed images would be slow
+    oldest, middle, newest = (new_image(services, f"{n}.jpg") for n in range(3))
+    for image_id in (oldest, middle, newest):
+        failed(services, image_id, Job.CAPTION)
+
+    assert retry_failed(services) == [(newest, Job.CAPTION), (middle, Job.CAPTION)]
+    assert retry_failed(services) == [(oldest, Job.CAPTION)], "pressed again: the rest"
 
 
 def test_regenerating_a_caption_queues_it_announces_it_and_answers_the_image_as_it_now_is(services, announced):
