@@ -4,6 +4,7 @@ never overwrites, and which stays visible), and searched like it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from annotation_core.caption_fields import MAX_ALT_TEXT, MAX_CAPTION, MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
@@ -38,16 +39,13 @@ def check_edit(body: Any) -> dict[str, Any]:
     return edit
 
 
-def _text(name: str, limit: int):
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidEditError(f"{name} must be text (or null to use the model's).")
-        text = " ".join(value.split()) if name == "alt_text" else value.strip()
-        if len(text) > limit:
-            raise InvalidEditError(f"{name} is {len(text)} characters; at most {limit} fit.")
-        return text
-
-    return check
+def _text(name: str, limit: int, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEditError(f"{name} must be text (or null to use the model's).")
+    text = " ".join(value.split()) if name == "alt_text" else value.strip()
+    if len(text) > limit:
+        raise InvalidEditError(f"{name} is {len(text)} characters; at most {limit} fit.")
+    return text
 
 
 def _tags(value: Any) -> list[str]:
@@ -61,7 +59,12 @@ def _tags(value: Any) -> list[str]:
     return tags
 
 
-_CHECKS = {"caption": _text("caption", MAX_CAPTION), "alt_text": _text("alt_text", MAX_ALT_TEXT), "tags": _tags}
+# Checked by calling `_text` on every edit (not a closure made once at import, which mutation tests cannot reach).
+_CHECKS = {
+    "caption": partial(_text, "caption", MAX_CAPTION),
+    "alt_text": partial(_text, "alt_text", MAX_ALT_TEXT),
+    "tags": _tags,
+}
 
 
 def save_edit(repository: ImageRepository, image_id: int, edit: Mapping[str, Any]) -> ImageRecord:

@@ -8,7 +8,8 @@ answered as OpenAI answers it, refusing what OpenAI refuses:
 - a `json_schema` response format whose schema strict mode cannot take (an object without
   `additionalProperties: false`, or a property that is not required): 400;
 - a key other than `fake.api_key` (when set): 401 invalid_api_key; a model not in `fake.models` (when set):
-  404 model_not_found.
+  404 model_not_found;
+- a message without one of OpenAI's roles, or a `json_schema` response format without its `name`: 400.
 
 With a `json_schema` response format, the default answer's content is the JSON of `fake.fields()`.
 
@@ -28,6 +29,7 @@ from typing import Any
 from tests.fake_http import Answer, FakeServer, RecordedRequest
 
 ACCEPTED_IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 _ERRORS = {
@@ -138,6 +140,11 @@ class FakeOpenAI(FakeServer):
         if self.models is not None and request.model not in self.models:
             message = f"The model `{request.model}` does not exist or you do not have access to it."
             return Answer(404, self.error_body(404, message))
+        for message in request.body.get("messages") or []:
+            if message.get("role") not in ROLES:
+                supported = ", ".join(f"'{role}'" for role in ROLES)
+                problem = f"Invalid value: {message.get('role')!r}. Supported values are: {supported}."
+                return Answer(400, self.error_body(400, problem, code="invalid_value"))
         for part in request.parts:
             if part.get("type") == "image_url":
                 problem = _image_problem(part["image_url"].get("url", ""))
@@ -145,6 +152,9 @@ class FakeOpenAI(FakeServer):
                     return Answer(400, self.error_body(400, problem, code="invalid_image_format"))
         response_format = request.body.get("response_format") or {}
         if response_format.get("type") == "json_schema":
+            if "name" not in response_format.get("json_schema", {}):
+                problem = "Missing required parameter: 'response_format.json_schema.name'."
+                return Answer(400, self.error_body(400, problem, code="missing_required_parameter"))
             problem = _strict_schema_problem(response_format.get("json_schema", {}).get("schema", {}))
             if problem:
                 return Answer(400, self.error_body(400, f"Invalid schema for response_format: {problem}"))

@@ -73,10 +73,20 @@ EXTRA_TESTS = {
         "tests/unit/test_thumbnailer.py",
     ],
     "lambda_functions/annotation_lambda/caption_rendition.py": ["tests/integration/test_captioning.py"],
+    "lambda_functions/annotation_lambda/providers.py": [
+        "tests/integration/test_captioning.py",
+        "tests/integration/test_caption_providers.py",
+    ],
     "lambda_functions/thumbnail_lambda/thumbnailer.py": ["tests/unit/test_renditions.py"],
     "lambda_functions/thumbnail_lambda/placeholder.py": [
         "tests/unit/test_renditions.py",
         "tests/unit/test_thumbnailer.py",
+    ],
+    # with tests/integration/test_image_actions.py; the web routes' own tests would rerun the whole web app per mutant
+    "annotation_core/image_actions.py": [
+        "tests/integration/test_aws_web_tier.py",
+        "tests/integration/test_event_delivery.py",
+        "tests/integration/test_local_worker.py",
     ],
     "annotation_core/lifecycle.py": ["tests/integration/test_lambda_handlers.py"],
     "annotation_core/events.py": ["tests/unit/test_event_fuzz.py", "tests/integration/test_lambda_handlers.py"],

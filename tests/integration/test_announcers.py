@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from annotation_core.announcers import EventBridgeAnnouncer, LocalAnnouncer
+from annotation_core.announcers import EventBridgeAnnouncer, InProcessAnnouncer, LocalAnnouncer
 from annotation_core.errors import PublishError
 from annotation_core.events import JOB_SOURCE, JobDue, ObjectCreated, parse_job_targets
-from annotation_core.local_channel import PORT_FILE, JobListener, WorkerLock
+from annotation_core.local_channel import PORT_FILE, JobListener, WorkerLock, send_jobs
 from annotation_core.records import Job
 from tests.deployed_rules import job_rule_patterns, upload_rule_pattern
 
@@ -151,6 +151,36 @@ def test_a_failed_entry_raises_publish_error():
     assert {entry["EventBusName"] for entry in client.entries} == {"image-bus"}
 
 
+class AnsweringEvents:
+    """An EventBridge client whose PutEvents gives the answers it is told, entry by entry."""
+
+    def __init__(self, answers: list[dict]):
+        self.answers = answers
+
+    def put_events(self, Entries):  # noqa: N803 - boto3's argument name
+        failed = sum(1 for answer in self.answers if "ErrorCode" in answer)
+        return {"FailedEntryCount": failed, "Entries": self.answers}
+
+
+@pytest.mark.parametrize(
+    ("answers", "reason"),
+    [
+        (
+            [{"EventId": "ok"}, {"ErrorCode": "InternalFailure"}, {"ErrorCode": "ThrottlingException"}],
+            "InternalFailure",
+        ),
+        ([{"ErrorCode": ""}, {"EventId": "ok"}, {"EventId": "ok"}], "unknown error"),
+    ],
+    ids=["code-of-the-first-failed", "nothing-said"],
+)
+def test_a_refusal_names_the_first_failed_entry_s_reason(answers, reason):
+    client = AnsweringEvents(answers)
+    with pytest.raises(PublishError) as caught:
+        EventBridgeAnnouncer("image-bus", BUCKET, client).due([(1, Job.CAPTION), (2, Job.CAPTION), (3, Job.CAPTION)])
+    failed = sum(1 for answer in answers if "ErrorCode" in answer)
+    assert caught.value.message == f"EventBridge refused {failed} of 3 job events: {reason}."
+
+
 def test_an_api_error_raises_publish_error_naming_the_bus(rules_to_queues):
     events, _sqs, _queues = rules_to_queues
     with pytest.raises(PublishError, match="'no-such-bus'") as caught:
@@ -200,18 +230,101 @@ def test_malformed_datagrams_are_dropped(tmp_path, datagram, caplog):
         listener.close()
 
 
+def test_good_pairs_in_a_datagram_are_kept_beside_bad_ones(tmp_path):
+    listener = JobListener(tmp_path)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(
+                b'[["2", "caption"], [3, "caption"], [4, "resize"], [5, "thumbnail"]]', listener.socket.getsockname()
+            )
+        assert list(listener.receive()) == [(3, Job.CAPTION), (5, Job.THUMBNAIL)]
+    finally:
+        listener.close()
+
+
+def test_a_wake_up_yields_nothing_and_is_not_taken_for_a_malformed_datagram(tmp_path, caplog):
+    listener = JobListener(tmp_path)
+    try:
+        listener.wake()
+        with caplog.at_level(logging.WARNING, logger="annotation_core.local_channel"):
+            assert list(listener.receive()) == []
+        assert caplog.records == []
+    finally:
+        listener.close()
+
+
+def test_sending_to_a_running_worker_says_it_arrived(tmp_path, caplog):
+    listener = JobListener(tmp_path)
+    try:
+        assert send_jobs(tmp_path, [(1, Job.CAPTION)]) is True
+        with caplog.at_level(logging.INFO, logger="annotation_core.announcers"):
+            LocalAnnouncer(tmp_path).due([(2, Job.CAPTION)])
+        assert "no local worker" not in caplog.text
+        assert list(listener.receive()) + list(listener.receive()) == [(1, Job.CAPTION), (2, Job.CAPTION)]
+    finally:
+        listener.close()
+
+
+def test_a_port_file_naming_an_unusable_port_means_the_jobs_wait(tmp_path):
+    (tmp_path / PORT_FILE).write_text("0")
+    assert send_jobs(tmp_path, [(1, Job.CAPTION)]) is False
+
+
+def test_two_data_dirs_on_one_machine_have_a_worker_each(tmp_path):
+    first, second = JobListener(tmp_path / "one"), JobListener(tmp_path / "two")
+    try:
+        LocalAnnouncer(tmp_path / "one").due([(1, Job.CAPTION)])
+        LocalAnnouncer(tmp_path / "two").due([(2, Job.THUMBNAIL)])
+        assert (list(first.receive()), list(second.receive())) == ([(1, Job.CAPTION)], [(2, Job.THUMBNAIL)])
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_data_dir_not_made_yet_is_made_with_its_parents(tmp_path):
+    data_dir = tmp_path / "var" / "lib" / "annotation"
+    lock = WorkerLock(data_dir)
+    assert lock.acquire()
+    lock.release()
+    listener = JobListener(tmp_path / "srv" / "data")
+    try:
+        assert (tmp_path / "srv" / "data" / PORT_FILE).read_text() == str(listener.socket.getsockname()[1])
+    finally:
+        listener.close()
+
+
+def test_a_listener_whose_port_file_was_removed_still_closes(tmp_path):
+    listener = JobListener(tmp_path)
+    (tmp_path / PORT_FILE).unlink()
+    listener.close()
+    assert send_jobs(tmp_path, [(1, Job.CAPTION)]) is False
+
+
 def test_without_a_worker_jobs_wait_and_the_log_says_so(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="annotation_core.announcers"):
         LocalAnnouncer(tmp_path).uploaded(1)
     assert "no local worker is running: 2 jobs wait" in caplog.text
 
 
+def test_the_in_process_announcer_queues_both_jobs_of_an_upload_and_each_due_job():
+    queued = []
+    announcer = InProcessAnnouncer(lambda image_id, job: queued.append((image_id, job)))
+
+    announcer.uploaded(4)
+    announcer.due([(5, "caption"), (6, Job.THUMBNAIL)])  # a job's name, as a datagram or an event carries it
+
+    assert queued == [(4, Job.THUMBNAIL), (4, Job.CAPTION), (5, Job.CAPTION), (6, Job.THUMBNAIL)]
+    assert all(type(job) is Job for _image_id, job in queued)
+
+
 def test_the_worker_lock_admits_one_holder_per_data_dir(tmp_path):
     first, second = WorkerLock(tmp_path), WorkerLock(tmp_path)
     assert first.acquire()
+    assert not first.held_elsewhere(), "the holder is not 'elsewhere'"
     assert second.held_elsewhere() and not second.acquire()
     assert not WorkerLock(tmp_path / "elsewhere").held_elsewhere()
     first.release()
     assert not second.held_elsewhere()
     assert second.acquire()
+    assert first.held_elsewhere(), "once released, the first sees the new holder"
     second.release()

@@ -3,9 +3,12 @@ its worker and the fake Gemini: a model never overwrites what a person wrote."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 
+from annotation_core.caption_backfill import count_stale_captions, current_provenance, stale_captions
 from annotation_core.records import Job
 from annotation_core.schema import images as table
 from annotation_core.settings import Settings
@@ -71,30 +74,70 @@ def test_null_goes_back_to_the_model_s_answer(client, worker, fake_gemini):
 
 
 @pytest.mark.parametrize(
-    ("body", "phrase"),
+    ("body", "message"),
     [
-        ({}, "JSON object"),
-        ([], "JSON object"),
-        ({"caption": "x", "filename": "evil.jpg"}, "cannot be edited: filename"),
-        ({"caption": "   "}, "caption must be text"),
-        ({"caption": 5}, "caption must be text"),
-        ({"caption": "x" * 2001}, "at most 2000"),
-        ({"alt_text": "y" * 126}, "at most 125"),
-        ({"tags": "dog, cat"}, "tags must be a list"),
-        ({"tags": [f"t{n}" for n in range(11)]}, "At most 10 tags"),
-        ({"tags": ["z" * 61]}, "at most 60"),
+        ({}, "Send a JSON object with any of caption, alt_text, tags (null: the model's)."),
+        ([], "Send a JSON object with any of caption, alt_text, tags (null: the model's)."),
+        (
+            {"caption": "x", "filename": "evil.jpg", "status": "completed"},
+            "These fields cannot be edited: filename, status; send caption, alt_text, tags.",
+        ),
+        ({"caption": "   "}, "caption must be text (or null to use the model's)."),
+        ({"caption": 5}, "caption must be text (or null to use the model's)."),
+        ({"alt_text": ["A", "dog"]}, "alt_text must be text (or null to use the model's)."),
+        ({"caption": "x" * 2001}, "caption is 2001 characters; at most 2000 fit."),
+        ({"alt_text": "y" * 126}, "alt_text is 126 characters; at most 125 fit."),
+        ({"tags": "dog, cat"}, "tags must be a list of words or short phrases (or null to use the model's)."),
+        ({"tags": [f"t{n}" for n in range(11)]}, "At most 10 tags; 11 were sent."),
+        ({"tags": ["z" * 61]}, "Each tag may be at most 60 characters."),
     ],
     ids=lambda value: str(value)[:30],
 )
-def test_edits_that_cannot_be_stored_are_refused_and_change_nothing(client, worker, fake_gemini, body, phrase):
+def test_edits_that_cannot_be_stored_are_refused_and_change_nothing(client, worker, fake_gemini, body, message):
     image_id = captioned(worker, fake_gemini)
     before = document(client, image_id)
 
     response = patch(client, image_id, body)
 
     assert response.status_code == 400
-    assert phrase in response.get_json()["error"]
+    assert response.get_json()["error"] == message
     assert document(client, image_id) == before
+
+
+def test_edits_at_each_limit_are_stored(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    edit = {"caption": "c" * 2000, "alt_text": "a" * 125, "tags": [f"tag{n}" for n in range(9)] + ["t" * 60]}
+
+    response = patch(client, image_id, edit)
+
+    assert response.status_code == 200, response.get_json()
+    image = response.get_json()
+    assert (image["caption"], image["alt_text"], image["tags"]) == (edit["caption"], edit["alt_text"], edit["tags"])
+
+
+def test_alt_text_is_kept_on_one_line_and_a_caption_keeps_its_lines(client, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    # 129 characters as typed, 125 once its runs of spaces and its line break are single spaces: it fits
+    alt = "Rex,  our terrier,\n   after his bath " + "x" * 92
+
+    image = patch(client, image_id, {"caption": "  Rex after his bath.\n\nHe hated it.  ", "alt_text": alt}).get_json()
+
+    assert image["alt_text"] == "Rex, our terrier, after his bath " + "x" * 92
+    assert image["caption"] == "Rex after his bath.\n\nHe hated it."
+
+
+def test_an_image_in_the_trash_cannot_be_edited(client, services, worker, fake_gemini):
+    from annotation_core.caption_edits import save_edit
+    from annotation_core.errors import ImageNotFoundError
+    from annotation_core.trash import move_to_trash
+
+    image_id = captioned(worker, fake_gemini)
+    assert move_to_trash(services, [image_id]) == [image_id]
+
+    with pytest.raises(ImageNotFoundError, match=f"^No image has id {image_id}\\.$"):
+        save_edit(services.repository, image_id, {"caption": "Edited in the trash."})
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(table.c.edited_caption).where(table.c.id == image_id)).scalar_one() is None
 
 
 def test_editing_an_unknown_image_is_404(client):
@@ -195,6 +238,51 @@ def test_backfill_stops_at_its_limit_and_a_second_run_does_the_rest(app, service
     assert runner.invoke(args=["captions", "backfill", "--dry-run"]).output.startswith("0 images")
     assert [services.repository.get(image_id).caption_language for image_id in ids] == ["en"] * 3
     assert len(fake_gemini.requests) == 6, "each image captioned once more, none twice"
+
+
+def stale_now(services) -> tuple[int, list[int]]:
+    """What a backfill would count, and pick (no limit that matters), under the current settings."""
+    current = current_provenance(services.settings)
+    return count_stale_captions(services.repository, current), stale_captions(
+        services.repository, current, limit=100, skip=set()
+    )
+
+
+def test_the_provenance_a_backfill_compares_follows_the_chosen_provider(services):
+    openai = dataclasses.replace(services.settings, caption_provider="openai", openai_model="llava")
+    assert current_provenance(openai)["caption_provider"] == "openai"
+    assert current_provenance(openai)["caption_model"] == "llava"
+    assert current_provenance(services.settings)["caption_model"] == services.settings.gemini_model_name
+
+
+def test_backfill_picks_captions_written_before_provenance_was_recorded_and_failed_ones(services, worker, fake_gemini):
+    fresh, legacy, failed = (captioned(worker, fake_gemini, f"{name}.jpg") for name in ("fresh", "legacy", "failed"))
+    assert stale_now(services) == (0, [])
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == legacy).values(caption_prompt_version=None))
+        conn.execute(sa.update(table).where(table.c.id == failed).values(caption_status="failed"))
+
+    assert stale_now(services) == (2, [failed, legacy])
+
+
+def test_backfill_picks_the_newest_first_up_to_its_limit_past_the_ones_it_started(services, worker, fake_gemini):
+    ids = [captioned(worker, fake_gemini, f"{n}.jpg") for n in range(4)]
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(table).values(caption_language="fr"))
+    current = current_provenance(services.settings)
+
+    assert stale_captions(services.repository, current, limit=2, skip=set()) == [ids[3], ids[2]]
+    assert stale_captions(services.repository, current, limit=2, skip={ids[3]}) == [ids[2], ids[1]]
+
+
+def test_backfill_leaves_a_caption_being_written_right_now(services, worker, fake_gemini):
+    image_id = captioned(worker, fake_gemini)
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(table).values(caption_language="fr"))
+    services.repository.requeue(image_id, Job.CAPTION, 90)
+    assert services.repository.claim(image_id, Job.CAPTION, 90) is not None  # a worker is on it now
+
+    assert stale_captions(services.repository, current_provenance(services.settings), limit=10, skip=set()) == []
 
 
 def test_json_errors_of_the_caption_routes(client):

@@ -4,6 +4,7 @@ small JPEG, whatever the upload was), the structured answer it must give, and th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import time
@@ -11,12 +12,16 @@ import time
 import pytest
 from PIL import Image
 
+from annotation_core.bootstrap import bootstrap
 from annotation_core.caption_request import prompt_version
-from annotation_core.errors import JobError, ProviderNotConfiguredError
-from annotation_core.lifecycle import JobInput
-from annotation_core.records import decode_tags
+from annotation_core.errors import JobError, ProviderNotConfiguredError, RetryLaterError
+from annotation_core.events import JobDue
+from annotation_core.job_store import utcnow
+from annotation_core.lifecycle import JobInput, lease_deadline
+from annotation_core.records import Job, decode_tags
 from annotation_core.settings import Settings
-from lambda_functions.annotation_lambda.lambda_function import write_caption
+from annotation_core.uploads import check_upload, store_upload
+from lambda_functions.annotation_lambda.lambda_function import wake_captions_waiting_for_a_provider, write_caption
 from lambda_functions.annotation_lambda.providers import provider_for
 from tests import images
 from tests.fake_gemini import FakeGemini
@@ -86,6 +91,16 @@ def test_a_12_megapixel_photo_costs_a_few_hundred_kilobytes(fake_gemini, gemini)
     assert len(sent) < 400_000 < len(original), (len(sent), len(original))  # the ratio is a `make bench` figure
 
 
+def test_the_rendition_is_a_quality_85_jpeg(fake_gemini, gemini):
+    """Quality 85: small enough to send, with no blocking a model could mistake for the photo's own texture."""
+    run(gemini, images.noisy_jpeg((1600, 1200)))
+    [(_mime, sent)] = fake_gemini.requests[0].images
+    reference = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(reference, "JPEG", quality=85)
+    with Image.open(io.BytesIO(sent)) as shown, Image.open(reference) as expected:
+        assert shown.quantization == expected.quantization
+
+
 def test_the_structured_answer_and_its_provenance_are_recorded(fake_gemini, gemini):
     fake_gemini.caption = "Two bicycles lean against a blue wall."
     fake_gemini.alt_text = "Image of two bicycles against a blue wall"
@@ -103,6 +118,28 @@ def test_the_structured_answer_and_its_provenance_are_recorded(fake_gemini, gemi
     assert columns["caption_language"] == "en"
     assert columns["caption_input_tokens"] == 264 and columns["caption_output_tokens"] > 0
     assert columns["caption_latency_ms"] >= 0 and columns["captioned_at"] is not None
+
+
+def test_the_latency_recorded_is_the_time_the_model_took(fake_gemini, gemini):
+    fake_gemini.delay_seconds = 0.3
+    started = time.monotonic()
+    latency_ms = run(gemini, images.jpeg()).columns["caption_latency_ms"]
+    took_ms = (time.monotonic() - started) * 1000
+    assert 300 <= latency_ms <= took_ms + 1
+
+
+def test_captions_waiting_for_a_provider_are_due_once_one_is_configured(tmp_path, engine, fake_gemini):
+    keyless = bootstrap(Settings(data_dir=str(tmp_path / "data")), engine=engine)
+    image_id = store_upload(keyless, check_upload(keyless, "a.jpg", images.jpeg())).record.id
+    work = functools.partial(write_caption, provider=provider_for(keyless.settings), settings=keyless.settings)
+    assert keyless.runner().run(JobDue(image_id, Job.CAPTION), Job.CAPTION, work, lease_deadline(90)) == "waiting"
+    assert wake_captions_waiting_for_a_provider(keyless) == 0, "still no provider: nothing to wake"
+    assert keyless.repository.get(image_id).caption_next_attempt_at > utcnow()
+
+    keyed = bootstrap(dataclasses.replace(keyless.settings, gemini_api_key="key"), engine=engine)
+    assert wake_captions_waiting_for_a_provider(keyed) == 1
+    assert keyed.repository.get(image_id).caption_next_attempt_at <= utcnow()
+    assert wake_captions_waiting_for_a_provider(keyed) == 1, "due, but still waiting until a worker runs it"
 
 
 def test_the_language_setting_reaches_the_prompt(fake_gemini, gemini):
@@ -135,6 +172,35 @@ def test_the_openai_provider_writes_the_same_fields(fake_openai):
     assert (columns["caption_input_tokens"], columns["caption_output_tokens"]) == (310, 42)
     [(mime_type, _sent)] = fake_openai.requests[0].images
     assert mime_type == "image/jpeg"
+
+
+def test_the_openai_settings_reach_the_provider(fake_openai):
+    fake_openai.api_key = "sk-test"
+    fake_openai.delay_seconds = 4.0
+    settings = Settings(
+        caption_provider="openai",
+        openai_base_url=fake_openai.base_url,
+        openai_api_key="sk-test",
+        openai_model="llava",
+        openai_timeout_seconds=2,
+    )
+    with pytest.raises(RetryLaterError, match="did not answer within 2 s; .*OPENAI_TIMEOUT_SECONDS"):
+        run(settings, images.jpeg())
+    [request] = fake_openai.requests
+    assert (request.headers["authorization"], request.model) == ("Bearer sk-test", "llava")
+
+
+def test_the_gemini_timeout_setting_reaches_the_provider(fake_gemini, gemini):
+    fake_gemini.delay_seconds = 4.0
+    with pytest.raises(RetryLaterError, match="did not answer within 2 s; .*GEMINI_TIMEOUT_SECONDS"):
+        run(dataclasses.replace(gemini, gemini_timeout_seconds=2), images.jpeg())
+
+
+def test_a_gemini_provider_made_without_a_key_asks_nothing(fake_gemini, gemini):
+    provider = provider_for(dataclasses.replace(gemini, gemini_api_key=None))
+    with pytest.raises(ProviderNotConfiguredError, match="GEMINI_API_KEY"):
+        provider.describe(b"", "Describe it.", {}, time.monotonic() + 20)
+    assert fake_gemini.requests == []
 
 
 def test_an_openai_answer_in_a_code_fence_is_read(fake_openai):
