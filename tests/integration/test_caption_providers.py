@@ -289,6 +289,20 @@ def test_gemini_s_refusals_name_what_to_check(gemini, status, setting):
     )
 
 
+def test_a_gemini_error_body_that_is_json_but_not_an_object_is_still_read(gemini):
+    """As a proxy in front of the API might answer: the SDK then hands over a string or a list as the details."""
+    fake, provider = gemini
+    fake.respond_with(503, '"The service is overloaded."')
+    fake.respond_with(400, '["Bad request", "try again"]')
+    with pytest.raises(RetryLaterError) as caught:
+        provider.describe(jpeg(), PROMPT, CAPTION_SCHEMA, time.monotonic() + 5)
+    assert caught.value.message == "Gemini is unavailable (503 ERROR: The service is overloaded.)."
+    assert gemini_refusal(provider).message == (
+        "Gemini refused the request (400 ERROR: ['Bad request', 'try again']): "
+        "check GEMINI_API_KEY, GEMINI_MODEL_NAME and the image"
+    )
+
+
 def test_gemini_s_unknown_model_is_named_in_the_refusal(gemini):
     fake, provider = gemini
     fake.models = {"some-other-model"}
