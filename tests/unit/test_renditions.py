@@ -91,6 +91,15 @@ def test_jpeg_renditions_for_old_clients():
     assert opened(made.preview).format == "JPEG"
 
 
+def test_jpeg_renditions_are_encoded_at_quality_85():
+    # The size and quality the JPEG renditions were tuned for: the quantisation tables of quality 85.
+    reference = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(reference, "JPEG", quality=85)
+    made = render(images.noisy_jpeg((1200, 900)), image_format="jpeg")
+    for rendition in (made.grid, made.preview):
+        assert opened(rendition).quantization == Image.open(reference).quantization
+
+
 def test_a_small_image_is_never_enlarged():
     made = render(images.image_bytes("PNG", (100, 80), color="green"))
     assert (made.grid.width, made.grid.height) == (100, 80) == (made.preview.width, made.preview.height)
