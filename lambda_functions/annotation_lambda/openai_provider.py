@@ -123,6 +123,10 @@ class OpenAICompatibleProvider:
 
 
 def _message(e: openai.APIStatusError) -> str:
+    """The server's own sentence: OpenAI's `{"error": {"message": …}}`, or Ollama's `{"error": "…"}`, which the
+    SDK hands over as the bare string."""
+    if isinstance(e.body, str) and e.body.strip():
+        return e.body.strip()
     body = e.body if isinstance(e.body, dict) else {}
     error = body.get("error", body)
     return (error.get("message") if isinstance(error, dict) else None) or e.message

@@ -454,6 +454,15 @@ def test_openai_refusals_name_what_to_check(openai_server, status, says):
     assert openai_error(provider, CaptionProviderError).message == f"{fake.base_url} {says}"
 
 
+def test_ollamas_own_sentence_for_a_model_it_lacks_reaches_the_user(openai_server):
+    fake, provider = openai_server
+    fake.respond_with(404, {"error": f'model "{MODEL}" not found, try pulling it first'})
+    assert openai_error(provider, CaptionProviderError).message == (
+        f'{fake.base_url} has no model {MODEL!r} (404: model "{MODEL}" not found, try pulling it first): '
+        "check OPENAI_MODEL (and pull it, for Ollama)"
+    )
+
+
 @pytest.mark.parametrize(
     ("completion", "message"),
     [
