@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from annotation_core.errors import CaptionProviderError, RetryLaterError
 from annotation_core.retry_policy import parse_retry_after
 from lambda_functions.annotation_lambda.providers import ProviderReply, request_timeout
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class OpenAICompatibleProvider:
@@ -123,13 +126,21 @@ class OpenAICompatibleProvider:
 
 
 def _message(e: openai.APIStatusError) -> str:
-    """The server's own sentence: OpenAI's `{"error": {"message": …}}`, or Ollama's `{"error": "…"}`, which the
-    SDK hands over as the bare string."""
-    if isinstance(e.body, str) and e.body.strip():
+    """The server's own sentence: OpenAI's `{"error": {"message": …}}`, or Ollama's `{"error": "…"}`, of which
+    the SDK hands over only the string (as it does a body that is not JSON at all, an HTML error page)."""
+    if isinstance(e.body, str) and e.body.strip() and _json_error(e.response) == e.body:
         return e.body.strip()
     body = e.body if isinstance(e.body, dict) else {}
     error = body.get("error", body)
     return (error.get("message") if isinstance(error, dict) else None) or e.message
+
+
+def _json_error(response: httpx.Response) -> object:
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer.get("error") if isinstance(answer, dict) else None
 
 
 def _retry_after(e: openai.APIStatusError) -> float | None:
