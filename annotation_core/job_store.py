@@ -160,9 +160,21 @@ class JobStore:
             return conn.execute(statement).scalar_one()
 
     def wake_waiting_for_setup(self, job: Job) -> int:
-        """Make the jobs waiting for setup due now (it has just been done); returns how many."""
-        statement = images.update().where(_waits_for_setup(job)).values({column(job, "next_attempt_at"): utcnow()})
+        """Make the jobs waiting for setup due now (it has just been done); returns how many.
+
+        The waiting rows are found by a plain read, and only they are updated: an UPDATE with this condition
+        would scan, and on MySQL lock, every row of the table, and Lambda containers starting together (each
+        wakes once) then deadlocked with each other's claims."""
+        waiting = sa.select(images.c.id).where(_waits_for_setup(job))
         with self.engine.begin() as conn:
+            ids = list(conn.execute(waiting).scalars())
+            if not ids:
+                return 0
+            statement = (
+                images.update()
+                .where(images.c.id.in_(ids), _waits_for_setup(job))
+                .values({column(job, "next_attempt_at"): utcnow()})
+            )
             return conn.execute(statement).rowcount
 
     def due_jobs(self, job: Job, *, lease_seconds: int, lost_after: float, limit: int) -> list[int]:

@@ -7,6 +7,8 @@ import functools
 import logging
 import time
 
+import sqlalchemy as sa
+
 from annotation_core.bootstrap import Services
 from annotation_core.caption_request import (
     CAPTION_SCHEMA,
@@ -65,7 +67,10 @@ def write_caption(job: JobInput, *, provider: CaptionProvider, settings: Setting
 
 
 def caption_work(services: Services) -> Work:
-    wake_captions_once(services)
+    try:
+        wake_captions_once(services)
+    except sa.exc.DBAPIError:  # a deadlock or a lost connection: not cached, so the next job tries again
+        log.warning("could not make the captions waiting for a provider due now", exc_info=True)
     return functools.partial(
         write_caption, provider=provider_for_settings(services.settings), settings=services.settings
     )

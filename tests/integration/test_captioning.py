@@ -10,6 +10,7 @@ import json
 import time
 
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 
 from annotation_core.bootstrap import bootstrap
@@ -21,7 +22,11 @@ from annotation_core.lifecycle import JobInput, lease_deadline
 from annotation_core.records import Job, decode_tags
 from annotation_core.settings import Settings
 from annotation_core.uploads import check_upload, store_upload
-from lambda_functions.annotation_lambda.lambda_function import wake_captions_waiting_for_a_provider, write_caption
+from lambda_functions.annotation_lambda.lambda_function import (
+    caption_work,
+    wake_captions_waiting_for_a_provider,
+    write_caption,
+)
 from lambda_functions.annotation_lambda.providers import provider_for
 from tests import images
 from tests.fake_gemini import FakeGemini
@@ -140,6 +145,24 @@ def test_captions_waiting_for_a_provider_are_due_once_one_is_configured(tmp_path
     assert wake_captions_waiting_for_a_provider(keyed) == 1
     assert keyed.repository.get(image_id).caption_next_attempt_at <= utcnow()
     assert wake_captions_waiting_for_a_provider(keyed) == 1, "due, but still waiting until a worker runs it"
+
+
+def test_a_wake_the_database_refused_does_not_stop_the_job_and_the_next_job_tries_again(tmp_path, engine, monkeypatch):
+    services = bootstrap(Settings(data_dir=str(tmp_path / "data"), gemini_api_key="key"), engine=engine)
+    asked = []
+
+    def deadlocked(job):
+        asked.append(job)
+        raise sa.exc.OperationalError("UPDATE images ...", {}, Exception("1213 Deadlock found"))
+
+    monkeypatch.setattr(services.repository, "wake_waiting_for_setup", deadlocked)
+    assert callable(caption_work(services)) and callable(caption_work(services))
+    assert asked == [Job.CAPTION, Job.CAPTION], "a failed wake is not remembered as done"
+
+    monkeypatch.setattr(services.repository, "wake_waiting_for_setup", lambda job: asked.append(job) or 0)
+    caption_work(services)
+    caption_work(services)
+    assert asked == [Job.CAPTION] * 3, "once it worked, this container does not wake again"
 
 
 def test_the_language_setting_reaches_the_prompt(fake_gemini, gemini):
