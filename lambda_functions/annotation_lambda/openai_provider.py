@@ -126,13 +126,13 @@ class OpenAICompatibleProvider:
 
 
 def _message(e: openai.APIStatusError) -> str:
-    """The server's own sentence: OpenAI's `{"error": {"message": …}}`, or Ollama's `{"error": "…"}`, of which
-    the SDK hands over only the string (as it does a body that is not JSON at all, an HTML error page)."""
+    """The server's own sentence. The SDK hands over the `error` member of a JSON answer: OpenAI's object with
+    its `message`, or Ollama's bare string (a body that is not JSON, an HTML error page, also arrives as text)."""
+    if isinstance(e.body, dict):
+        return e.body.get("message") or e.message
     if isinstance(e.body, str) and e.body.strip() and _json_error(e.response) == e.body:
         return e.body.strip()
-    body = e.body if isinstance(e.body, dict) else {}
-    error = body.get("error", body)
-    return (error.get("message") if isinstance(error, dict) else None) or e.message
+    return e.message
 
 
 def _json_error(response: httpx.Response) -> object:

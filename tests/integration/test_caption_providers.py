@@ -410,8 +410,9 @@ def openai_error(provider: OpenAICompatibleProvider, kind: type[Exception]) -> A
         (409, {"error": {"message": "Conflict."}}, "is unavailable (409: Conflict.)."),
         (500, {"message": "a flat error body"}, "is unavailable (500: a flat error body)."),
         (502, "<html>Bad gateway</html>", "is unavailable (502: Error code: 502)."),
+        (503, '"upstream is down"', "is unavailable (503: Error code: 503)."),
     ],
-    ids=["rate-limited", "timed-out", "conflict", "flat-body", "html-body"],
+    ids=["rate-limited", "timed-out", "conflict", "flat-body", "html-body", "json-text-body"],
 )
 def test_openai_transient_answers_are_retried_later_saying_what_it_answered(openai_server, status, body, says):
     fake, provider = openai_server

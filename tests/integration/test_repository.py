@@ -466,6 +466,7 @@ def test_only_captions_waiting_for_a_provider_count_as_waiting_for_setup_and_are
 
     assert repo.waiting_for_setup(Job.CAPTION) == 1
     assert repo.waiting_for_setup(Job.THUMBNAIL) == 0
+    assert repo.wake_waiting_for_setup(Job.THUMBNAIL) == 0, "no thumbnail waits for setup"
     before = utcnow()
     assert repo.wake_waiting_for_setup(Job.CAPTION) == 1
     assert before <= repo.get(setup.id).caption_next_attempt_at <= utcnow()
