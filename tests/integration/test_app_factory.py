@@ -11,7 +11,7 @@ from flask.cli import ScriptInfo
 from annotation_core.announcers import LocalAnnouncer
 from annotation_core.bootstrap import bootstrap
 from annotation_core.settings import Settings
-from web_app.app import create_app
+from web_app.app import _secret_key, create_app
 
 
 def make_app(engine, **settings):
@@ -33,9 +33,14 @@ def test_local_key_is_kept_in_data_dir_and_survives_restarts(tmp_path, engine):
 
 
 def test_workers_starting_together_agree_on_one_key(tmp_path, engine):
+    # Gunicorn's workers are processes; threads race for the key file the same way. Only the key is made in
+    # threads: building whole Flask apps at once in threads trips CPython 3.11's non-thread-safe AST
+    # recursion counter when werkzeug compiles the routes ("AST constructor recursion depth mismatch").
+    settings = Settings(data_dir=str(tmp_path))
     with ThreadPoolExecutor(4) as pool:
-        keys = set(pool.map(lambda _: make_app(engine, data_dir=str(tmp_path)).secret_key, range(4)))
+        keys = set(pool.map(lambda _: _secret_key(settings), range(4)))
     assert len(keys) == 1
+    assert make_app(engine, data_dir=str(tmp_path)).secret_key in keys
 
 
 def test_configured_key_wins(tmp_path, engine):
