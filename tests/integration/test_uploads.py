@@ -139,8 +139,9 @@ def test_the_same_bytes_while_their_image_is_being_purged_are_a_conflict(service
     assert caught.value.message == ("The same photo is being deleted from the trash right now; upload it again soon.")
 
 
-def test_the_same_bytes_arriving_together_become_one_image(services, uploader, monkeypatch):
-    checked = check_upload(services, "twice.jpg", images.jpeg(color="teal"))
+def lose_the_race(services, checked, uploader, monkeypatch, then=lambda winner: None):
+    """Store `checked` as a request that looked for its bytes just before another request stored them (and
+    `then` did what followed the other request); returns (the other request's upload, this one's)."""
     look_up, other = services.repository.find_by_sha256, {}
 
     def seen_just_before_the_other_upload_commits(digest):
@@ -148,32 +149,32 @@ def test_the_same_bytes_arriving_together_become_one_image(services, uploader, m
             return look_up(digest)
         other["upload"] = None
         other["upload"] = store_upload(services, checked, uploader)  # the other request wins the race...
+        then(other["upload"])
         return None  # ...right after this one looked and found nothing
 
     monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_commits)
     ours = store_upload(services, checked, uploader)
+    return other["upload"], ours
 
-    assert (other["upload"].duplicate, ours.duplicate) == (False, True)
-    assert ours.record.id == other["upload"].record.id
+
+def test_the_same_bytes_arriving_together_become_one_image(services, uploader, monkeypatch):
+    checked = check_upload(services, "twice.jpg", images.jpeg(color="teal"))
+    winner, ours = lose_the_race(services, checked, uploader, monkeypatch)
+
+    assert (winner.duplicate, ours.duplicate) == (False, True)
+    assert ours.record.id == winner.record.id
     assert [record.id for record in services.repository.page()] == [ours.record.id]
 
 
 def test_an_upload_that_loses_the_race_to_an_image_now_in_the_trash_brings_it_back(services, uploader, monkeypatch):
     checked = check_upload(services, "twice.jpg", images.jpeg(color="olive"))
-    look_up, other = services.repository.find_by_sha256, {}
 
-    def seen_just_before_the_other_upload_commits(digest):
-        if other:
-            return look_up(digest)
-        other["upload"] = None
-        other["upload"] = store_upload(services, checked, uploader)  # the other request wins the race...
-        services.repository.trash([other["upload"].record.id])  # ...and its image is put in the trash at once
-        return None
+    def trash_at_once(winner):  # the other request's image is put in the trash at once
+        services.repository.trash([winner.record.id])
 
-    monkeypatch.setattr(services.repository, "find_by_sha256", seen_just_before_the_other_upload_commits)
-    ours = store_upload(services, checked, uploader)
+    winner, ours = lose_the_race(services, checked, uploader, monkeypatch, then=trash_at_once)
 
-    assert (ours.duplicate, ours.record.id, ours.record.deleted_at) == (True, other["upload"].record.id, None)
+    assert (ours.duplicate, ours.record.id, ours.record.deleted_at) == (True, winner.record.id, None)
     assert services.repository.get(ours.record.id).deleted_at is None
 
 
